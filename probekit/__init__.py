@@ -1,0 +1,60 @@
+"""probekit — how far does one example move a language model, where, and what does it disturb?
+
+The public API is small and loads lazily: ``import probekit`` imports neither torch,
+transformers, Captum nor any widget library; each name is imported on first use.
+
+>>> import probekit as pk
+>>> model, tok = pk.load_demo()                                    # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_LAZY: dict[str, str] = {
+    "load": "probekit.core.loading",
+    "load_demo": "probekit.core.loading",
+    "ModelPair": "probekit.core.loading",
+    "Example": "probekit.core.inputs",
+    "ProbekitError": "probekit.errors",
+    "InputError": "probekit.errors",
+    "ModelLoadError": "probekit.errors",
+    "ModelNotAvailableError": "probekit.errors",
+    "VocabMismatchError": "probekit.errors",
+    "UnsupportedModelError": "probekit.errors",
+    "NonFiniteError": "probekit.errors",
+    "StateError": "probekit.errors",
+}
+
+__all__ = [*sorted(_LAZY), "__version__"]
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from probekit.core.inputs import Example
+    from probekit.core.loading import ModelPair, load, load_demo
+    from probekit.errors import (
+        InputError,
+        ModelLoadError,
+        ModelNotAvailableError,
+        NonFiniteError,
+        ProbekitError,
+        StateError,
+        UnsupportedModelError,
+        VocabMismatchError,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'probekit' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,0 +1,1 @@
+"""The computational core: loading, inputs, the sandbox, the step, metrics, attribution."""

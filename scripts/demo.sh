@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Set up (if needed) and run the demo on the embedded model; prints where the report is.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+venv="${VIRTUAL_ENV:-${PROBEKIT_VENV:-.venv}}"
+exec "$venv/bin/probekit" demo "$@"
