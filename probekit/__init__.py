@@ -20,6 +20,10 @@ _LAZY: dict[str, str] = {
     "load_demo": "probekit.core.loading",
     "ModelPair": "probekit.core.loading",
     "Example": "probekit.core.inputs",
+    "Probe": "probekit.session.probe",
+    "ProbeResult": "probekit.results.probe",
+    "fingerprint": "probekit.core.fingerprint",
+    "Fingerprint": "probekit.core.fingerprint",
     "ProbekitError": "probekit.errors",
     "InputError": "probekit.errors",
     "ModelLoadError": "probekit.errors",
@@ -33,7 +37,10 @@ _LAZY: dict[str, str] = {
 __all__ = [*sorted(_LAZY), "__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from probekit.core.fingerprint import Fingerprint, fingerprint
     from probekit.core.inputs import Example
+    from probekit.results.probe import ProbeResult
+    from probekit.session.probe import Probe
     from probekit.core.loading import ModelPair, load, load_demo
     from probekit.errors import (
         InputError,

@@ -1,0 +1,144 @@
+"""The update rule of a probe: SGD, Adam or AdamW over the selected parameters.
+
+Half-precision parameters are updated through float32 master copies (the update
+math runs in float32, the result is rounded into the model's dtype), so updates
+below the dtype's resolution are visible as ``lost_updates``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+
+from probekit.core.params import ParamEntry
+from probekit.errors import InputError
+
+OptimizerName = Literal["sgd", "adam", "adamw"]
+OptimizerState = dict[int, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """Which update rule, with its hyper-parameters (torch.optim defaults unless given)."""
+
+    name: OptimizerName = "sgd"
+    lr: float = 1e-3
+    momentum: float = 0.0
+    weight_decay: float | None = None  # None → 0 for sgd/adam, 0.01 for adamw
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+
+    def __post_init__(self) -> None:
+        if self.name not in ("sgd", "adam", "adamw"):
+            raise InputError(f"unknown optimizer {self.name!r}; use 'sgd', 'adam' or 'adamw'")
+        if not self.lr >= 0 or self.lr == float("inf"):
+            raise InputError(f"lr must be a finite number ≥ 0, got {self.lr!r}")
+
+    @property
+    def decay(self) -> float:
+        if self.weight_decay is not None:
+            return self.weight_decay
+        return 0.01 if self.name == "adamw" else 0.0
+
+
+class Updater:
+    """Owns the optimizer (and float32 masters for half-precision parameters)."""
+
+    def __init__(self, entries: Sequence[ParamEntry], spec: OptimizerSpec) -> None:
+        self.entries = list(entries)
+        self.spec = spec
+        self.params = [e.param for e in self.entries]
+        self.masters = [
+            None if p.dtype == torch.float32 else p.detach().float().requires_grad_(True)
+            for p in self.params
+        ]
+        self.targets = [m if m is not None else p for m, p in zip(self.masters, self.params)]
+        self.optimizer = _build(spec, self.targets)
+
+    @property
+    def half(self) -> bool:
+        return any(m is not None for m in self.masters)
+
+    def apply(self) -> list[float]:
+        """One update from the gradients in ``param.grad``; returns per-tensor decay² (AdamW)."""
+        with torch.no_grad():
+            for m, p in zip(self.masters, self.params, strict=True):
+                if m is not None:
+                    m.copy_(p)
+                    m.grad = None if p.grad is None else p.grad.float()
+            decay_sq = self._decay_sq()
+            self.optimizer.step()
+            for m, p in zip(self.masters, self.params, strict=True):
+                if m is not None:
+                    p.copy_(m)
+                    m.grad = None
+        return decay_sq
+
+    def _decay_sq(self) -> list[float]:
+        factor = self.spec.lr * self.spec.decay
+        if self.spec.name != "adamw" or factor == 0:
+            return [0.0] * len(self.targets)
+        norms = torch._foreach_norm([t.detach() for t in self.targets])
+        return [float(n.double()) ** 2 * factor**2 for n in norms]
+
+    def directions(self, saved: Sequence[torch.Tensor]) -> list[torch.Tensor | None]:
+        """The intended update's support per tensor (for ``lost_updates``); None = no update."""
+        if self.spec.lr == 0:
+            return [None] * len(self.targets)
+        out: list[torch.Tensor | None] = []
+        for m, p, s in zip(self.masters, self.params, saved, strict=True):
+            if m is not None:
+                out.append(m.detach() - s.float())
+                continue
+            state = self.optimizer.state.get(p, {})
+            candidates = (state.get("exp_avg"), state.get("momentum_buffer"), p.grad)
+            direction = next((c for c in candidates if c is not None), None)
+            out.append(None if direction is None else direction.detach())
+        return out
+
+    def save_state(self) -> OptimizerState:
+        """A deep copy of the optimizer state, keyed by position."""
+        return {
+            i: {k: v.clone() if torch.is_tensor(v) else v for k, v in self.optimizer.state[t].items()}
+            for i, t in enumerate(self.targets)
+            if t in self.optimizer.state
+        }
+
+    def load_state(self, saved: OptimizerState) -> None:
+        state: defaultdict[Any, dict[str, Any]] = defaultdict(dict)
+        for i, values in saved.items():
+            state[self.targets[i]] = {
+                k: v.clone() if torch.is_tensor(v) else v for k, v in values.items()
+            }
+        self.optimizer.state = state
+
+    @contextmanager
+    def scratch_state(self) -> Iterator[None]:
+        """Step on a copy of the optimizer state; the real state is back on exit."""
+        real = self.optimizer.state
+        try:
+            self.load_state(self.save_state_of(real))
+            yield
+        finally:
+            self.optimizer.state = real
+
+    def save_state_of(self, state: Any) -> OptimizerState:
+        return {
+            i: dict(state[t].items()) for i, t in enumerate(self.targets) if t in state
+        }
+
+
+def _build(spec: OptimizerSpec, targets: list[torch.Tensor]) -> torch.optim.Optimizer:
+    if spec.name == "sgd":
+        return torch.optim.SGD(
+            targets, lr=spec.lr, momentum=spec.momentum, weight_decay=spec.decay, foreach=True
+        )
+    cls = torch.optim.Adam if spec.name == "adam" else torch.optim.AdamW
+    return cls(
+        targets, lr=spec.lr, betas=spec.betas, eps=spec.eps, weight_decay=spec.decay, foreach=True
+    )

@@ -1,0 +1,101 @@
+"""Temporary changes to a model, undone on any exit — exceptions and Ctrl-C included.
+
+``preserved`` puts a model in measuring condition (eval mode, only the selected
+parameters requiring grad, the user's ``.grad`` set aside, RNG saved) and restores
+every one of those on exit. ``WeightSnapshot`` holds a bit-exact copy of the stepped
+storages, so a step can be reverted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import torch
+
+from probekit.core.params import ParamEntry
+
+
+@contextmanager
+def preserved(model: torch.nn.Module, entries: Sequence[ParamEntry]) -> Iterator[None]:
+    """Eval mode, grads set aside, only ``entries`` trainable — all restored on exit."""
+    modes = [(m, m.training) for m in model.modules()]
+    params = list(dict.fromkeys(model.parameters()))
+    flags = [(p, p.requires_grad) for p in params]
+    grads = [(p, p.grad) for p in params]
+    selected = {id(e.param) for e in entries}
+    rng = _rng_state()
+    hooks = _hook_keys(model)
+    try:
+        for p in params:
+            p.grad = None
+            p.requires_grad_(id(p) in selected)
+        model.eval()
+        yield
+    finally:
+        for p, grad in grads:
+            p.grad = grad
+        for p, flag in flags:
+            p.requires_grad_(flag)
+        for module, mode in modes:
+            module.training = mode
+        _drop_new_hooks(model, hooks)
+        _set_rng_state(rng)
+
+
+# Hook dicts of nn.Module, and the marker transformers sets when it installs its
+# (normally permanent) output-capturing hooks on the first output_hidden_states call.
+HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
+_HF_HOOK_MARKER = "_output_capturing_hooks_installed"
+HookState = tuple[dict[int, tuple[set[int], ...]], set[int]]
+
+
+def _hook_keys(model: torch.nn.Module) -> HookState:
+    keys = {id(m): tuple(set(getattr(m, d, None) or {}) for d in HOOK_DICTS) for m in model.modules()}
+    marked = {id(m) for m in model.modules() if _HF_HOOK_MARKER in m.__dict__}
+    return keys, marked
+
+
+def _drop_new_hooks(model: torch.nn.Module, before: HookState) -> None:
+    """Remove every hook added while we held the model (ours, or the library's on our behalf)."""
+    keys, marked = before
+    for module in model.modules():
+        known = keys.get(id(module), tuple(set() for _ in HOOK_DICTS))
+        for attr, old in zip(HOOK_DICTS, known, strict=True):
+            hooks = getattr(module, attr, None) or {}
+            for key in [k for k in hooks if k not in old]:
+                del hooks[key]
+        if _HF_HOOK_MARKER in module.__dict__ and id(module) not in marked:
+            del module.__dict__[_HF_HOOK_MARKER]
+
+
+class WeightSnapshot:
+    """A bit-exact copy of some parameter storages, restorable in place."""
+
+    def __init__(self, entries: Sequence[ParamEntry]) -> None:
+        self.entries = list(entries)
+        with torch.no_grad():
+            self.saved = [e.param.detach().clone() for e in self.entries]
+
+    @property
+    def params(self) -> list[torch.Tensor]:
+        return [e.param.detach() for e in self.entries]
+
+    def restore(self) -> None:
+        with torch.no_grad():
+            torch._foreach_copy_(self.params, self.saved)
+
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in self.saved)
+
+
+def _rng_state() -> tuple[torch.Tensor, list[torch.Tensor]]:
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else []
+    return torch.get_rng_state(), list(cuda)
+
+
+def _set_rng_state(state: tuple[torch.Tensor, list[torch.Tensor]]) -> None:
+    cpu, cuda = state
+    torch.set_rng_state(cpu)
+    if cuda:
+        torch.cuda.set_rng_state_all(cuda)

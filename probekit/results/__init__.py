@@ -1,0 +1,1 @@
+"""Inert results: frozen dataclasses with tidy ``to_frame()`` views; no model inside."""

@@ -1,0 +1,1 @@
+"""Orchestration over the core: probes with history, undo and reset."""

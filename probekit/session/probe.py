@@ -1,0 +1,327 @@
+"""``Probe``: single fine-tune steps on single examples — isolated or committed, undoable.
+
+>>> probe = pk.Probe(model, tok, optimizer="sgd", lr=1e-3, watch=["the cat says"])  # doctest: +SKIP
+>>> r = probe.step(pk.Example("2 plus 2 is", " 5"))               # the model is untouched
+>>> r = probe.step(pk.Example("2 plus 2 is", " 4"), commit=True)  # the model keeps the step
+>>> probe.undo(); probe.reset()                                   # bit-exact
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from probekit.core import batch as batching
+from probekit.core.fingerprint import Fingerprint, fingerprint
+from probekit.core.inputs import EncodedExample, Example, TruncationPolicy, as_example, encode
+from probekit.core.loading import check_vocab, context_length
+from probekit.core.optimizer import OptimizerName, OptimizerSpec, OptimizerState, Updater
+from probekit.core.params import ParamEntry, select
+from probekit.core.sandbox import WeightSnapshot, preserved
+from probekit.core.step import StepOutcome, StepRequest, Watched, take_step
+from probekit.errors import InputError, StateError
+from probekit.results.probe import ProbeResult
+
+WatchItem = Example | str | tuple[str, str]
+Listener = Callable[[ProbeResult], None]
+# Default cap on the memory held by undo snapshots.
+UNDO_BUDGET_BYTES = 2 * 1024**3
+
+
+@dataclass(frozen=True)
+class _Commit:
+    snapshot: WeightSnapshot
+    optimizer_state: OptimizerState
+    result: ProbeResult
+
+
+class Probe:
+    """Take measured fine-tune steps on one example at a time.
+
+    ``optimizer`` is ``"sgd"``, ``"adam"`` or ``"adamw"`` with ``lr`` (and ``momentum``,
+    ``weight_decay``); ``steps`` optimizer steps are taken on the same example per
+    probe. ``layers`` (block indices or labels) or ``pattern`` (regex on names) limit
+    the stepped parameters; frozen parameters are never stepped. ``watch`` items are
+    prompts (or ``Example``s with targets) whose predictions are compared before and
+    after every step. ``on_result`` is called with every new result.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        optimizer: OptimizerName = "sgd",
+        lr: float = 1e-3,
+        steps: int = 1,
+        watch: Iterable[WatchItem] = (),
+        layers: Iterable[int | str] | None = None,
+        pattern: str | None = None,
+        momentum: float = 0.0,
+        weight_decay: float | None = None,
+        top_k: int = 5,
+        influence: bool = False,
+        truncation: TruncationPolicy = "left",
+        max_undo: int | None = None,
+        on_result: Listener | None = None,
+    ) -> None:
+        check_vocab(model, tokenizer)
+        self.model, self.tokenizer = model, tokenizer
+        self.max_length = context_length(model, tokenizer)
+        self.spec = OptimizerSpec(optimizer, float(lr), momentum, weight_decay)
+        self.entries: list[ParamEntry] = select(model, layers, pattern)
+        self.updater = Updater(self.entries, self.spec)
+        self.steps = _positive(steps, "steps")
+        self.top_k = _positive(top_k, "top_k")
+        self.influence = influence
+        self.truncation: TruncationPolicy = truncation
+        self.history: list[ProbeResult] = []
+        self._commits: list[_Commit] = []
+        self._trimmed = False
+        self._max_undo = max_undo if max_undo is not None else self._default_undo_depth()
+        self._listeners: list[Listener] = [on_result] if on_result else []
+        self._lock = threading.Lock()
+        self._watched: Watched | None = None
+        self._versions: tuple[int, ...] = ()
+        self._watch_items: tuple[Example, ...] = ()
+        self.watch = list(watch)
+        self._warn_about_user_hooks()
+
+    # -- the watch set -------------------------------------------------------------
+    @property
+    def watch(self) -> tuple[Example, ...]:
+        return self._watch_items
+
+    @watch.setter
+    def watch(self, items: Iterable[WatchItem]) -> None:
+        examples = tuple(as_example(i) for i in items)
+        encoded = tuple(self._encode(e, require_target=False) for e in examples)
+        self._watch_items = examples
+        self._watched = Watched(encoded, _labels(examples), None, None)
+
+    # -- stepping ------------------------------------------------------------------
+    def step(
+        self,
+        example: WatchItem,
+        *,
+        commit: bool = False,
+        steps: int | None = None,
+        influence: bool | None = None,
+    ) -> ProbeResult:
+        """Take ``steps`` optimizer steps on ``example`` and measure what moved.
+
+        Isolated (default): the model, optimizer state and RNG are bit-identical
+        afterwards. ``commit=True`` keeps the step (undo with :meth:`undo`).
+        """
+        encoded = self._encode(as_example(example), require_target=True)
+        request = StepRequest(
+            example=encoded,
+            steps=_positive(steps if steps is not None else self.steps, "steps"),
+            commit=commit,
+            top_k=self.top_k,
+            influence=self.influence if influence is None else influence,
+        )
+        with self._exclusive():
+            outcome = take_step(
+                self.model, self.tokenizer, self.entries, self.updater,
+                self._baseline(), request, self._pad_id(),
+            )
+            result = self._record(encoded, request, outcome)
+        self._notify(result)
+        return result
+
+    def undo(self) -> ProbeResult:
+        """Revert the last committed step bit-exactly; returns the result that was undone."""
+        with self._exclusive():
+            if not self._commits:
+                raise StateError("nothing to undo: no committed step is left")
+            if self._trimmed and len(self._commits) == 1:
+                raise StateError(
+                    f"undo reaches back {self._max_undo} steps (max_undo); reset() returns to "
+                    "the state before the first commit"
+                )
+            last = self._commits.pop()
+            last.snapshot.restore()
+            self.updater.load_state(last.optimizer_state)
+            self._invalidate()
+            return last.result
+
+    def reset(self) -> None:
+        """Restore the weights and optimizer state from before the first commit; clear history."""
+        with self._exclusive():
+            if self._commits:
+                self._commits[0].snapshot.restore()
+                self.updater.load_state(self._commits[0].optimizer_state)
+            self._commits.clear()
+            self._trimmed = False
+            self.history.clear()
+            self._invalidate()
+
+    @property
+    def committed(self) -> tuple[ProbeResult, ...]:
+        """The committed steps currently applied to the model, oldest first."""
+        return tuple(c.result for c in self._commits)
+
+    def subscribe(self, listener: Listener) -> None:
+        """Call ``listener(result)`` after every new result (exceptions are reported, not raised)."""
+        self._listeners.append(listener)
+
+    def fingerprint(self) -> Fingerprint:
+        """A bit-level fingerprint of the model and this probe's optimizer state."""
+        return fingerprint(self.model, self.updater.optimizer)
+
+    # -- internals -----------------------------------------------------------------
+    def _encode(self, example: Example, *, require_target: bool) -> EncodedExample:
+        vocab = int(self.model.get_input_embeddings().num_embeddings)
+        return encode(
+            self.tokenizer, example, max_length=self.max_length, vocab_size=vocab,
+            require_target=require_target, truncation=self.truncation,
+        )
+
+    def _pad_id(self) -> int:
+        for token_id in (self.tokenizer.pad_token_id, self.tokenizer.eos_token_id, 0):
+            if token_id is not None:
+                return int(token_id)
+        return 0
+
+    def _baseline(self) -> Watched:
+        """The watch set's outputs at the current weights, cached while they are unchanged."""
+        assert self._watched is not None
+        current = self._param_versions()
+        if self._watched.before is not None and current == self._versions:
+            return self._watched
+        if not self._watched.items:
+            return self._watched
+        device = self.entries[0].param.device
+        batch = batching.make_batch(self._watched.items, self._pad_id(), device)
+        with preserved(self.model, self.entries), torch.no_grad():
+            before = batching.detach(batching.forward(self.model, batch))
+        self._watched = Watched(self._watched.items, self._watched.labels, batch, before)
+        self._versions = current
+        return self._watched
+
+    def _record(
+        self, encoded: EncodedExample, request: StepRequest, outcome: StepOutcome
+    ) -> ProbeResult:
+        committed = request.commit and outcome.status == "ok"
+        result = ProbeResult(
+            step=len(self.history),
+            committed=committed,
+            status=outcome.status,
+            prompt=encoded.example.prompt,
+            target=encoded.example.target or "",
+            target_tokens=encoded.target_tokens,
+            optimizer=self.spec.name,
+            lr=self.spec.lr,
+            steps=request.steps,
+            loss_before=outcome.loss_before,
+            loss_after=outcome.loss_after,
+            token_nll_before=tuple(outcome.nll_before),
+            token_nll_after=tuple(outcome.nll_after),
+            tensors=tuple(outcome.tensors),
+            watch=tuple(outcome.watch),
+            self_influence=outcome.self_influence,
+            notes=tuple(encoded.notes) + tuple(outcome.notes),
+        )
+        self.history.append(result)
+        if committed:
+            assert outcome.snapshot is not None and outcome.optimizer_state is not None
+            self._commits.append(_Commit(outcome.snapshot, outcome.optimizer_state, result))
+            self._trim_undo()
+            self._adopt_baseline(outcome)
+        else:
+            self._versions = self._param_versions()  # our own revert bumped the counters
+        if request.commit and not committed:
+            warnings.warn(f"step not committed: {'; '.join(outcome.notes)}", stacklevel=3)
+        return result
+
+    def _trim_undo(self) -> None:
+        """Keep at most ``max_undo`` undo snapshots, always keeping the origin for reset."""
+        while len(self._commits) > self._max_undo + 1:
+            del self._commits[1]
+            self._trimmed = True
+
+    def _default_undo_depth(self) -> int:
+        size = sum(e.param.numel() * e.param.element_size() for e in self.entries)
+        return max(1, min(1000, UNDO_BUDGET_BYTES // max(size, 1)))
+
+    def _adopt_baseline(self, outcome: StepOutcome) -> None:
+        """After a commit, the watch outputs measured after the step are the new baseline."""
+        watched = self._watched
+        if watched is None or watched.batch is None or outcome.after_watch is None:
+            self._invalidate()
+            return
+        self._watched = Watched(watched.items, watched.labels, watched.batch, outcome.after_watch)
+        self._versions = self._param_versions()
+
+    def _invalidate(self) -> None:
+        if self._watched is not None:
+            self._watched = Watched(self._watched.items, self._watched.labels, None, None)
+        self._versions = ()
+
+    def _param_versions(self) -> tuple[int, ...]:
+        return tuple(p._version for p in self.model.parameters())
+
+    def _exclusive(self) -> Any:
+        if not self._lock.acquire(blocking=False):
+            raise StateError("a probe step is already running; wait for it to finish")
+        return _Release(self._lock)
+
+    def _notify(self, result: ProbeResult) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(result)
+            except Exception as exc:  # a chart callback must never break the probe
+                warnings.warn(f"on_result listener failed: {exc!r}", stacklevel=3)
+
+    def _warn_about_user_hooks(self) -> None:
+        hooked = [
+            name or type(self.model).__name__
+            for name, m in self.model.named_modules()
+            if any(_user_hook(h) for h in (*m._forward_hooks.values(), *m._forward_pre_hooks.values(),
+                                           *m._backward_hooks.values()))
+        ]
+        if hooked:
+            warnings.warn(
+                f"the model has hooks of its own on {', '.join(hooked[:3])}; probekit leaves "
+                "them in place and they may affect the results",
+                stacklevel=3,
+            )
+
+
+class _Release:
+    def __init__(self, lock: threading.Lock) -> None:
+        self.lock = lock
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        self.lock.release()
+
+
+def _user_hook(hook: object) -> bool:
+    """Hooks transformers installs for its own output capture are not the user's."""
+    return "output_capturing_hook" not in getattr(hook, "__qualname__", "")
+
+
+def _labels(examples: Sequence[Example]) -> tuple[str, ...]:
+    labels: list[str] = []
+    for e in examples:
+        base = e.prompt + (f" → {e.target.strip()}" if e.target else "")
+        label, n = base, 2
+        while label in labels:
+            label, n = f"{base} #{n}", n + 1
+        labels.append(label)
+    return tuple(labels)
+
+
+def _positive(value: int, name: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise InputError(f"{name} must be a positive integer, got {value!r}")
+    return value
