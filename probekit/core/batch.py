@@ -7,6 +7,7 @@ looks right), so batched results equal one-by-one results.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -69,18 +70,52 @@ def make_batch(items: Sequence[EncodedExample], pad_id: int, device: torch.devic
 
 
 def forward(model: Any, batch: Batch) -> Outputs:
-    """Run the model on ``batch``; logits in float32 at read positions, hidden states at tokens."""
+    """Run the model on ``batch``; logits in float32 at read positions, hidden states at tokens.
+
+    Where the model supports ``logits_to_keep``, the LM head projects only the read
+    positions (the vocabulary projection is a large share of a forward pass).
+    """
+    kwargs: dict[str, Any] = {}
+    keep = None
+    if _accepts_logits_to_keep(model):
+        keep = torch.zeros_like(batch.attention_mask, dtype=torch.bool)
+        keep[batch.read_rows, batch.read_cols] = True
+        kwargs["logits_to_keep"] = keep
     out = model(
         input_ids=batch.input_ids,
         attention_mask=batch.attention_mask,
         position_ids=batch.position_ids,
         output_hidden_states=True,
         use_cache=False,
+        **kwargs,
     )
-    logits = out.logits[batch.read_rows, batch.read_cols].float()
+    logits = out.logits
+    if keep is not None and logits.dim() == 2 and logits.shape[0] == batch.read_rows.numel():
+        logits = logits.float()
+    else:
+        logits = logits[batch.read_rows, batch.read_cols].float()
+    return Outputs(logits=logits, hidden=_real_tokens(out.hidden_states, batch))
+
+
+def _real_tokens(hidden_states: tuple[torch.Tensor, ...], batch: Batch) -> tuple[torch.Tensor, ...]:
+    """Hidden states (detached) at real tokens, row-major; a view when nothing is padded."""
+    if all(n == batch.input_ids.shape[1] for n in batch.token_counts):
+        return tuple(h.detach().reshape(-1, h.shape[-1]) for h in hidden_states)
     real = batch.attention_mask.bool()
-    hidden = tuple(h[real] for h in out.hidden_states)
-    return Outputs(logits=logits, hidden=hidden)
+    return tuple(h.detach()[real] for h in hidden_states)
+
+
+_LOGITS_TO_KEEP: dict[type, bool] = {}
+
+
+def _accepts_logits_to_keep(model: Any) -> bool:
+    cls = type(model)
+    if cls not in _LOGITS_TO_KEEP:
+        try:
+            _LOGITS_TO_KEEP[cls] = "logits_to_keep" in inspect.signature(model.forward).parameters
+        except (TypeError, ValueError):
+            _LOGITS_TO_KEEP[cls] = False
+    return _LOGITS_TO_KEEP[cls]
 
 
 def target_nll(outputs: Outputs, batch: Batch) -> torch.Tensor:

@@ -88,12 +88,16 @@ def take_step(
                     )
         except BaseException:
             snapshot.restore()
+            if prior_state is not None:
+                updater.load_state(prior_state)
             raise
         finally:
             for e in entries:
                 e.param.grad = None
     if request.commit and outcome.status == "ok":
         outcome.snapshot, outcome.optimizer_state = snapshot, prior_state
+    elif prior_state is not None:
+        updater.load_state(prior_state)  # a failed commit leaves the optimizer as it was
     outcome.watch = _label_tokens(outcome.watch, tokenizer)
     return outcome
 
