@@ -76,10 +76,8 @@ def forward(model: Any, batch: Batch) -> Outputs:
     positions (the vocabulary projection is a large share of a forward pass).
     """
     kwargs: dict[str, Any] = {}
-    keep = None
-    if _accepts_logits_to_keep(model):
-        keep = torch.zeros_like(batch.attention_mask, dtype=torch.bool)
-        keep[batch.read_rows, batch.read_cols] = True
+    keep = read_mask(model, batch)
+    if keep is not None:
         kwargs["logits_to_keep"] = keep
     out = model(
         input_ids=batch.input_ids,
@@ -103,6 +101,15 @@ def _real_tokens(hidden_states: tuple[torch.Tensor, ...], batch: Batch) -> tuple
         return tuple(h.detach().reshape(-1, h.shape[-1]) for h in hidden_states)
     real = batch.attention_mask.bool()
     return tuple(h.detach()[real] for h in hidden_states)
+
+
+def read_mask(model: Any, batch: Batch) -> torch.Tensor | None:
+    """A (B, T) boolean mask of the read positions, if the model can take ``logits_to_keep``."""
+    if not _accepts_logits_to_keep(model):
+        return None
+    keep = torch.zeros_like(batch.attention_mask, dtype=torch.bool)
+    keep[batch.read_rows, batch.read_cols] = True
+    return keep
 
 
 _LOGITS_TO_KEEP: dict[type, bool] = {}

@@ -18,7 +18,7 @@ import torch
 from probekit.core import batch as batching
 from probekit.core.batch import Batch, Outputs
 from probekit.core.inputs import EncodedExample
-from probekit.core.metrics import hidden_drift, logit_shift, param_delta
+from probekit.core.metrics import hidden_drift, linear, logit_shift, param_delta
 from probekit.core.metrics.influence import watch_influence
 from probekit.core.optimizer import OptimizerState, Updater
 from probekit.core.params import ParamEntry
@@ -43,6 +43,7 @@ class StepRequest:
     commit: bool
     top_k: int
     influence: bool
+    linearize: bool = False
 
 
 @dataclass
@@ -118,6 +119,11 @@ def _step_and_measure(
     with torch.no_grad():
         after_ex = batching.forward(model, ex_batch)
         after_watch = batching.forward(model, watched.batch) if watched.batch else None
+    linear = (
+        _linearise(model, entries, snapshot, watched, after_watch, ex_batch, before, after_ex)
+        if request.linearize
+        else None
+    )
     directions = updater.directions(snapshot.saved)
     stats = param_delta.measure(
         snapshot.params, snapshot.saved, directions, restore=not request.commit
@@ -134,6 +140,11 @@ def _step_and_measure(
                            tensors, [], math.nan, notes)
     rows = _watch_rows(watched, after_watch, influence, request.top_k)
     rows.append(_row("example", request.example, before, after_ex, ex_batch, request.top_k)[0])
+    if linear is not None:
+        rows = [
+            _with(row, linear_residual=res, dz_pred=norm)
+            for row, res, norm in zip(rows, *linear, strict=True)
+        ]
     grad_total = sum(t.grad_sq for t in tensors)
     return StepOutcome(
         status="ok",
@@ -182,6 +193,33 @@ def _descend(
         decay = [a + b for a, b in zip(decay, step_decay, strict=True)]
     assert before is not None
     return before, nll_before.float(), grad_sq, influence, decay
+
+
+def _linearise(
+    model: Any,
+    entries: Sequence[ParamEntry],
+    snapshot: WeightSnapshot,
+    watched: Watched,
+    after_watch: Outputs | None,
+    ex_batch: Batch,
+    before: Outputs,
+    after_ex: Outputs,
+) -> tuple[list[float], list[float]]:
+    """Residuals and predicted-change norms for the watch rows, then the example row."""
+    with torch.no_grad():
+        delta = [p - s for p, s in zip(snapshot.params, snapshot.saved, strict=True)]
+    parts = []
+    if watched.batch is not None and watched.before is not None and after_watch is not None:
+        parts.append((watched.batch, after_watch.logits - watched.before.logits))
+    parts.append((ex_batch, after_ex.logits - before.logits))
+    residuals: list[float] = []
+    norms: list[float] = []
+    for batch, actual in parts:
+        predicted = linear.predicted_logit_change(model, entries, snapshot.saved, delta, batch)
+        res, norm = linear.residual(actual, predicted, batch.read_counts)
+        residuals += res
+        norms += norm
+    return residuals, norms
 
 
 def _grad_sq(

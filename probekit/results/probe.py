@@ -92,6 +92,7 @@ class WatchRow:
     topk_after: tuple[tuple[str, float], ...]
     drift: tuple[LayerDrift, ...]
     influence: float = math.nan
+    dz_pred: float = math.nan
     linear_residual: float = math.nan
 
 
@@ -194,7 +195,7 @@ class ProbeResult:
             values = (row.kl, row.dlogp_target, float(row.top1_flip), row.logit_l2)
             for metric, value in zip(WATCH_METRICS, values, strict=True):
                 yield (s, metric, scope, row.label, "", value)
-            for name in ("influence", "linear_residual"):
+            for name in ("influence", "dz_pred", "linear_residual"):
                 if not math.isnan(getattr(row, name)):
                     yield (s, name, scope, row.label, "", getattr(row, name))
             for d in row.drift:

@@ -48,7 +48,9 @@ class Probe:
     probe. ``layers`` (block indices or labels) or ``pattern`` (regex on names) limit
     the stepped parameters; frozen parameters are never stepped. ``watch`` items are
     prompts (or ``Example``s with targets) whose predictions are compared before and
-    after every step. ``on_result`` is called with every new result.
+    after every step. ``influence=True`` adds TracIn influence on each watch item and
+    ``linearize=True`` the JVP-predicted logit change with its residual (both cost
+    extra passes). ``on_result`` is called with every new result.
     """
 
     def __init__(
@@ -66,6 +68,7 @@ class Probe:
         weight_decay: float | None = None,
         top_k: int = 5,
         influence: bool = False,
+        linearize: bool = False,
         truncation: TruncationPolicy = "left",
         max_undo: int | None = None,
         on_result: Listener | None = None,
@@ -79,6 +82,7 @@ class Probe:
         self.steps = _positive(steps, "steps")
         self.top_k = _positive(top_k, "top_k")
         self.influence = influence
+        self.linearize = linearize
         self.truncation: TruncationPolicy = truncation
         self.history: list[ProbeResult] = []
         self._commits: list[_Commit] = []
@@ -112,6 +116,7 @@ class Probe:
         commit: bool = False,
         steps: int | None = None,
         influence: bool | None = None,
+        linearize: bool | None = None,
     ) -> ProbeResult:
         """Take ``steps`` optimizer steps on ``example`` and measure what moved.
 
@@ -125,6 +130,7 @@ class Probe:
             commit=commit,
             top_k=self.top_k,
             influence=self.influence if influence is None else influence,
+            linearize=self.linearize if linearize is None else linearize,
         )
         with self._exclusive():
             outcome = take_step(

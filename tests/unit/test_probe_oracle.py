@@ -152,3 +152,37 @@ def test_multi_token_target_loss_is_the_mean_over_tokens(tiny_gpt2):
     assert r.loss_before == pytest.approx(sum(r.token_nll_before) / 2, rel=1e-6)
     frame = r.token_frame()
     assert list(frame.columns) == ["step", "position", "token", "nll_before", "nll_after"]
+
+
+@pytest.mark.parametrize("fixture", ["tiny_gpt2", "tiny_llama"])
+def test_linearised_prediction_equals_torch_func_jvp(request, fixture):
+    from torch.func import functional_call, jvp
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    model, tok = request.getfixturevalue(fixture)
+    reference = copy.deepcopy(model).eval()
+    before_state = oracle.trainable_state(model)
+    probe = pk.Probe(model, tok, lr=2e-3, watch=WATCH, linearize=True)
+    r = probe.step(EXAMPLE, commit=True)
+    after_state = oracle.trainable_state(model)
+    names = list(before_state)
+    tangent = {n: after_state[n] - before_state[n] for n in names}
+    for item, row in zip([*WATCH, EXAMPLE], r.watch, strict=True):
+        ex = item if isinstance(item, pk.Example) else pk.Example(item)
+        p_ids, t_ids = oracle.ids(tok, ex.prompt, ex.target)
+        ids = torch.tensor([p_ids + t_ids])
+        positions = list(range(len(p_ids) - 1, len(p_ids) - 1 + max(len(t_ids), 1)))
+
+        def logits(params, ids=ids, positions=positions):
+            return functional_call(reference, params, (ids,)).logits[0, positions]
+
+        with sdpa_kernel([SDPBackend.MATH]):
+            _, dz = jvp(logits, (before_state,), (tangent,))
+        za, _, _ = oracle.run_one(model, tok, ex.prompt, ex.target)
+        zb, _, _ = oracle.run_one(reference, tok, ex.prompt, ex.target)
+        actual = za - zb
+        want = float((actual - dz.double()).norm() / actual.norm())
+        assert row.linear_residual == pytest.approx(want, rel=1e-3, abs=1e-6)
+        centred = dz.double() - dz.double().mean(-1, keepdim=True)
+        assert row.dz_pred == pytest.approx(float(centred.norm(dim=-1).mean()), rel=1e-3)
+        assert row.linear_residual < 0.2, "one small SGD step is close to linear"

@@ -1,0 +1,39 @@
+"""The ``probekit`` command: ``probekit demo`` runs the scripted session on the demo model."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="probekit", description="Step-by-step probing of LMs.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="probe the embedded demo model and write a report")
+    demo.add_argument("--out", type=Path, default=Path("reports/demo"), help="report folder")
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        return _demo(args.out)
+    return 2  # pragma: no cover - argparse already rejects unknown commands
+
+
+def _demo(out: Path) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from probekit import showcase
+
+    start = time.perf_counter()
+    print("probekit demo: probing the embedded demo model (offline, CPU)")
+    report = showcase.run(out)
+    print(f"\nreport written in {time.perf_counter() - start:.1f} s:")
+    print(f"  {report.index.resolve()}   (open it in a browser)")
+    print(f"  {(report.directory / 'session.json').resolve()}")
+    print("explore it yourself in JupyterLab:")
+    print("  .venv/bin/jupyter lab notebooks/quickstart.ipynb")
+    return 0 if report.restored else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
