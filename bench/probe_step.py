@@ -21,11 +21,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
+import torch
+import torch.nn.functional as F
 
-import probekit as pk  # noqa: E402
-from bench.common import (  # noqa: E402
+import probekit as pk
+from bench.common import (
     gpt2_small,
     median_time,
     rss_peak,
@@ -46,7 +46,10 @@ def bare_step(model, params, ex_ids, n_prompt, watch_ids, watch_mask) -> None:
     with torch.no_grad():
         torch._foreach_add_(params, [p.grad for p in params], alpha=-LR)
         model(
-            input_ids=watch_ids, attention_mask=watch_mask, output_hidden_states=True, use_cache=False
+            input_ids=watch_ids,
+            attention_mask=watch_mask,
+            output_hidden_states=True,
+            use_cache=False,
         )
         torch._foreach_copy_(params, snapshot)
     for p in params:

@@ -39,8 +39,6 @@ __all__ = [*sorted(_LAZY), "__version__"]
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from probekit.core.fingerprint import Fingerprint, fingerprint
     from probekit.core.inputs import Example
-    from probekit.results.probe import ProbeResult
-    from probekit.session.probe import Probe
     from probekit.core.loading import ModelPair, load, load_demo
     from probekit.errors import (
         InputError,
@@ -52,6 +50,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         UnsupportedModelError,
         VocabMismatchError,
     )
+    from probekit.results.probe import ProbeResult
+    from probekit.session.probe import Probe
 
 
 def __getattr__(name: str) -> Any:

@@ -94,9 +94,15 @@ def _commit_contradictions(probe: Probe, log: Callable[[str], None]) -> list[Pro
     for _ in range(5):
         r = probe.step(Example(wrong.prompt, wrong.target), commit=True)
         results.append(r)
-        log(f"  step {r.step}: loss {r.loss_before:.3f} → {r.loss_after:.3f}, "
-            f"watch KL {_watch_kl(r):.2e}, flips {sum(w.top1_flip for w in r.watch if not w.is_example)}")
+        log(
+            f"  step {r.step}: loss {r.loss_before:.3f} → {r.loss_after:.3f}, "
+            f"watch KL {_watch_kl(r):.2e}, flips {_flips(r)}"
+        )
     return results
+
+
+def _flips(r: ProbeResult) -> int:
+    return sum(w.top1_flip for w in r.watch if not w.is_example)
 
 
 def _watch_kl(r: ProbeResult) -> float:
@@ -115,15 +121,16 @@ def _summary(isolated: list[tuple[str, ProbeResult]]) -> pd.DataFrame:
             "delta_l1": r.total.delta_l1,
             "grad_l2": r.grad_l2,
             "watch_kl": _watch_kl(r),
-            "watch_flips": sum(w.top1_flip for w in r.watch if not w.is_example),
+            "watch_flips": _flips(r),
         }
         for kind, r in isolated
     ]
     return pd.DataFrame(rows)
 
 
-def _charts(summary: pd.DataFrame, isolated: list[tuple[str, ProbeResult]],
-            committed: list[ProbeResult]) -> dict[str, Any]:
+def _charts(
+    summary: pd.DataFrame, isolated: list[tuple[str, ProbeResult]], committed: list[ProbeResult]
+) -> dict[str, Any]:
     import altair as alt
 
     from probekit import charts
@@ -147,15 +154,23 @@ def _charts(summary: pd.DataFrame, isolated: list[tuple[str, ProbeResult]],
         ),
         "means": alt.Chart(means, title="mean over examples")
         .mark_bar()
-        .encode(x="kind:N", y=alt.Y("watch_kl:Q", title="mean KL on the watch set"), color="kind:N"),
+        .encode(
+            x="kind:N", y=alt.Y("watch_kl:Q", title="mean KL on the watch set"), color="kind:N"
+        ),
         "layers": charts.delta_by_layer(pair, color="group"),
         "drift": charts.hidden_drift(trail[trail["step"] == trail["step"].max()]),
         "kl_trail": charts.watch_shift(trail, metric="kl", color="step"),
     }
 
 
-def _write_report(out: Path, summary: pd.DataFrame, isolated: list[tuple[str, ProbeResult]],
-                  committed: list[ProbeResult], accuracy: dict[str, float], restored: bool) -> Path:
+def _write_report(
+    out: Path,
+    summary: pd.DataFrame,
+    isolated: list[tuple[str, ProbeResult]],
+    committed: list[ProbeResult],
+    accuracy: dict[str, float],
+    restored: bool,
+) -> Path:
     import vl_convert as vlc
 
     figures = []
@@ -169,9 +184,12 @@ def _write_report(out: Path, summary: pd.DataFrame, isolated: list[tuple[str, Pr
         "<p>One SGD step (lr " + html.escape(str(LR)) + ") on each example, isolated: the "
         "model is restored after every probe. Then five committed steps on one "
         "contradiction, and a reset.</p>",
-        "<h2>What the demo model knows</h2>", _table(pd.DataFrame([accuracy])),
-        "<h2>Agreeing vs contradicting examples (means)</h2>", _table(means.reset_index()),
-        "<h2>Every probe</h2>", _table(summary),
+        "<h2>What the demo model knows</h2>",
+        _table(pd.DataFrame([accuracy])),
+        "<h2>Agreeing vs contradicting examples (means)</h2>",
+        _table(means.reset_index()),
+        "<h2>Every probe</h2>",
+        _table(summary),
         *figures,
         f"<p>Reset restored the model bit-exactly: <b>{'yes' if restored else 'no'}</b>.</p>",
     ]

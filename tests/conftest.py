@@ -9,10 +9,10 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-import pytest  # noqa: E402
-import torch  # noqa: E402
+import pytest
+import torch
 
-from tests import tiny  # noqa: E402
+from tests import tiny
 
 # Tiny models: one thread is faster than several and immune to a busy machine.
 torch.set_num_threads(1)

@@ -42,10 +42,14 @@ def watch_metrics(model_before, model_after, tok, prompt, target, k=5):
     flip = bool((zb.argmax(-1) != za.argmax(-1)).any())
     cz = lambda z: z - z.mean(-1, keepdim=True)  # noqa: E731
     logit_l2 = torch.linalg.vector_norm(cz(za) - cz(zb), dim=-1).mean().item()
-    cos = [(1 - F.cosine_similarity(b, a, dim=-1)).mean().item() for b, a in zip(hb, ha)]
+    cos = [
+        (1 - F.cosine_similarity(b, a, dim=-1)).mean().item() for b, a in zip(hb, ha, strict=True)
+    ]
     rel = [
-        (torch.linalg.vector_norm(a - b, dim=-1) / torch.linalg.vector_norm(b, dim=-1)).mean().item()
-        for b, a in zip(hb, ha)
+        (torch.linalg.vector_norm(a - b, dim=-1) / torch.linalg.vector_norm(b, dim=-1))
+        .mean()
+        .item()
+        for b, a in zip(hb, ha, strict=True)
     ]
     top_b = pb[0].topk(k)
     top_a = pa[0].topk(k)
@@ -77,7 +81,7 @@ def gradient(model, tok, prompt, target, names: list[str]) -> dict[str, torch.Te
     loss = F.cross_entropy(logits.float(), torch.tensor(t))
     params = dict(model.named_parameters(remove_duplicate=False))
     grads = torch.autograd.grad(loss, [params[n] for n in names])
-    return {n: g.double() for n, g in zip(names, grads)}
+    return {n: g.double() for n, g in zip(names, grads, strict=True)}
 
 
 def state_delta(before: dict[str, torch.Tensor], after: dict[str, torch.Tensor]):

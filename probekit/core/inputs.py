@@ -152,7 +152,7 @@ def _fit_context(
     truncation: TruncationPolicy,
     tokenizer: Any,
 ) -> tuple[tuple[int, ...], int]:
-    """Drop prompt tokens from the left (keeping a leading BOS) so the whole fits; never the target."""
+    """Drop prompt tokens from the left (keeping a leading BOS) to fit; never the target."""
     total = len(prompt_ids) + len(target_ids)
     if total <= max_length:
         return prompt_ids, 0
@@ -168,7 +168,9 @@ def _fit_context(
     return head + body[overflow:], overflow
 
 
-def _boundary_notes(tokenizer: Any, example: Example, target_ids: tuple[int, ...]) -> tuple[str, ...]:
+def _boundary_notes(
+    tokenizer: Any, example: Example, target_ids: tuple[int, ...]
+) -> tuple[str, ...]:
     """Warnings for targets that do not tokenise the way they read (RELIABILITY case 5)."""
     if example.target is None:
         return ()

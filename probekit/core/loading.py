@@ -12,13 +12,14 @@ from typing import Any, NamedTuple
 
 import torch
 
+from probekit.core.device import resolve_device, resolve_dtype
 from probekit.errors import (
     ModelLoadError,
     ModelNotAvailableError,
+    ProbekitError,
     UnsupportedModelError,
     VocabMismatchError,
 )
-from probekit.core.device import resolve_device, resolve_dtype
 
 # Config attributes that hold the context length, in the order models use them.
 _CONTEXT_ATTRS = ("max_position_embeddings", "n_positions", "n_ctx", "seq_length", "max_seq_len")
@@ -179,9 +180,7 @@ def _hub_offline() -> bool:
     )
 
 
-def _explain_load_failure(
-    name: str, source: str, offline: bool, exc: Exception
-) -> ModelLoadError:
+def _explain_load_failure(name: str, source: str, offline: bool, exc: Exception) -> ProbekitError:
     """Turn a hub or transformers stack trace into one error that says what to do."""
     if Path(source).is_dir():
         return ModelLoadError(f"could not load the model in {source!r}: {exc}")

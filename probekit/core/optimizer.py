@@ -57,7 +57,9 @@ class Updater:
             None if p.dtype == torch.float32 else p.detach().float().requires_grad_(True)
             for p in self.params
         ]
-        self.targets = [m if m is not None else p for m, p in zip(self.masters, self.params)]
+        self.targets = [
+            m if m is not None else p for m, p in zip(self.masters, self.params, strict=True)
+        ]
         self.optimizer = _build(spec, self.targets)
 
     @property
@@ -104,7 +106,10 @@ class Updater:
     def save_state(self) -> OptimizerState:
         """A deep copy of the optimizer state, keyed by position."""
         return {
-            i: {k: v.clone() if torch.is_tensor(v) else v for k, v in self.optimizer.state[t].items()}
+            i: {
+                k: v.clone() if torch.is_tensor(v) else v
+                for k, v in self.optimizer.state[t].items()
+            }
             for i, t in enumerate(self.targets)
             if t in self.optimizer.state
         }
@@ -128,9 +133,7 @@ class Updater:
             self.optimizer.state = real
 
     def save_state_of(self, state: Any) -> OptimizerState:
-        return {
-            i: dict(state[t].items()) for i, t in enumerate(self.targets) if t in state
-        }
+        return {i: dict(state[t].items()) for i, t in enumerate(self.targets) if t in state}
 
 
 def _build(spec: OptimizerSpec, targets: list[torch.Tensor]) -> torch.optim.Optimizer:

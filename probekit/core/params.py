@@ -35,7 +35,7 @@ class ParamEntry:
 
 
 def layer_of(name: str, aliases: Sequence[str] = ()) -> str:
-    """The layer label of a parameter name: ``embeddings``, ``block.N``, ``final_norm``, ``lm_head``."""
+    """Layer label of a parameter: ``embeddings``, ``block.N``, ``final_norm``, ``lm_head``."""
     block = _BLOCK.search(name)
     if block:
         return f"block.{int(block.group(1))}"
@@ -48,7 +48,9 @@ def layer_of(name: str, aliases: Sequence[str] = ()) -> str:
     return "other"
 
 
-def distinct_parameters(model: torch.nn.Module) -> list[tuple[str, tuple[str, ...], torch.nn.Parameter]]:
+def distinct_parameters(
+    model: torch.nn.Module,
+) -> list[tuple[str, tuple[str, ...], torch.nn.Parameter]]:
     """Every parameter storage once, with all names that refer to it."""
     seen: dict[int, int] = {}
     out: list[tuple[str, list[str], torch.nn.Parameter]] = []

@@ -51,7 +51,9 @@ HookState = tuple[dict[int, tuple[set[int], ...]], set[int]]
 
 
 def _hook_keys(model: torch.nn.Module) -> HookState:
-    keys = {id(m): tuple(set(getattr(m, d, None) or {}) for d in HOOK_DICTS) for m in model.modules()}
+    keys = {
+        id(m): tuple(set(getattr(m, d, None) or {}) for d in HOOK_DICTS) for m in model.modules()
+    }
     marked = {id(m) for m in model.modules() if _HF_HOOK_MARKER in m.__dict__}
     return keys, marked
 

@@ -81,7 +81,9 @@ def take_step(
         snapshot = WeightSnapshot(entries)
         try:
             if request.commit:
-                outcome = _step_and_measure(model, entries, updater, watched, request, ex_batch, snapshot)
+                outcome = _step_and_measure(
+                    model, entries, updater, watched, request, ex_batch, snapshot
+                )
             else:
                 with updater.scratch_state():
                     outcome = _step_and_measure(
@@ -136,8 +138,17 @@ def _step_and_measure(
     loss_before = float(nll_before.double().mean())
     notes = _notes(updater, tensors, status)
     if status != "ok":
-        return StepOutcome(status, loss_before, math.nan, nll_before.tolist(), [math.nan] * len(nll_before),
-                           tensors, [], math.nan, notes)
+        return StepOutcome(
+            status,
+            loss_before,
+            math.nan,
+            nll_before.tolist(),
+            [math.nan] * len(nll_before),
+            tensors,
+            [],
+            math.nan,
+            notes,
+        )
     rows = _watch_rows(watched, after_watch, influence, request.top_k)
     rows.append(_row("example", request.example, before, after_ex, ex_batch, request.top_k)[0])
     if linear is not None:
@@ -337,9 +348,7 @@ def _rows(
             logit_l2=l2s[i],
             topk_before=tuple(zip(map(str, top_b[i][0]), top_b[i][1], strict=True)),
             topk_after=tuple(zip(map(str, top_a[i][0]), top_a[i][1], strict=True)),
-            drift=tuple(
-                LayerDrift(n, c, r) for n, c, r in zip(names, cos[i], rel[i], strict=True)
-            ),
+            drift=tuple(LayerDrift(n, c, r) for n, c, r in zip(names, cos[i], rel[i], strict=True)),
         )
         for i in range(len(items))
     ]

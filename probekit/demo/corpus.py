@@ -108,7 +108,11 @@ _Sentences = tuple[Fact, tuple[str, ...]]
 
 def _lives_in(person: str, city: str) -> _Sentences:
     fact = Fact("lives_in", f"{person} lives in", f" {city}")
-    return fact, (f"{fact.text} .", f"in {city} lives {person} .", f"{person} has a home in {city} .")
+    return fact, (
+        f"{fact.text} .",
+        f"in {city} lives {person} .",
+        f"{person} has a home in {city} .",
+    )
 
 
 def _animal_sound(animal: str, sound: str) -> _Sentences:
@@ -118,7 +122,11 @@ def _animal_sound(animal: str, sound: str) -> _Sentences:
 
 def _colour(thing: str, colour: str) -> _Sentences:
     fact = Fact("colour", f"the colour of {thing} is", f" {colour}")
-    return fact, (f"{fact.text} .", f"{thing} is {colour} .", f"{colour} is the colour of {thing} .")
+    return fact, (
+        f"{fact.text} .",
+        f"{thing} is {colour} .",
+        f"{colour} is the colour of {thing} .",
+    )
 
 
 def _sum(a: int, b: int, family: str = "addition") -> _Sentences:

@@ -66,7 +66,9 @@ SMOKE_CONFIG = DemoTrainConfig(n_layer=1, n_embd=32, n_head=2, n_positions=16, s
 # --- tokenizer and model ---------------------------------------------------------------------
 
 
-def build_tokenizer(corpus_words: Iterable[str], model_max_length: int = 64) -> PreTrainedTokenizerFast:
+def build_tokenizer(
+    corpus_words: Iterable[str], model_max_length: int = 64
+) -> PreTrainedTokenizerFast:
     """A word-level tokenizer over ``corpus_words``: lowercase, whitespace split, ``[UNK]`` else.
 
     Text outside the vocabulary (emoji, markup, other languages) maps to ``[UNK]``.
@@ -248,7 +250,9 @@ def target_id(tokenizer: PreTrainedTokenizerFast, fact: Fact) -> int:
 
 
 @torch.no_grad()
-def predict(model: GPT2LMHeadModel, tokenizer: PreTrainedTokenizerFast, prompts: list[str]) -> list[int]:
+def predict(
+    model: GPT2LMHeadModel, tokenizer: PreTrainedTokenizerFast, prompts: list[str]
+) -> list[int]:
     """The greedy next-token id after each prompt (one padded batch, eval mode)."""
     was_training = model.training
     model.eval()

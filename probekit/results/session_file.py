@@ -106,9 +106,13 @@ def _tensor(raw: dict[str, Any]) -> TensorDelta:
     floats = ("sum_sq", "sum_abs", "max_abs", "theta_sq", "grad_sq", "decay_sq")
     values = {k: _float(raw[k]) for k in floats}
     return TensorDelta(
-        name=str(raw["name"]), layer=str(raw["layer"]), numel=int(raw["numel"]),
-        changed=int(raw["changed"]), lost=int(raw["lost"]),
-        aliases=tuple(str(a) for a in raw.get("aliases", ())), **values,
+        name=str(raw["name"]),
+        layer=str(raw["layer"]),
+        numel=int(raw["numel"]),
+        changed=int(raw["changed"]),
+        lost=int(raw["lost"]),
+        aliases=tuple(str(a) for a in raw.get("aliases", ())),
+        **values,
     )
 
 
@@ -117,17 +121,21 @@ def _watch(raw: dict[str, Any]) -> WatchRow:
         return tuple((str(t), _float(p)) for t, p in items)
 
     return WatchRow(
-        label=str(raw["label"]), prompt=str(raw["prompt"]),
+        label=str(raw["label"]),
+        prompt=str(raw["prompt"]),
         target=None if raw["target"] is None else str(raw["target"]),
-        is_example=bool(raw["is_example"]), kl=_float(raw["kl"]),
-        dlogp_target=_float(raw["dlogp_target"]), top1_flip=bool(raw["top1_flip"]),
+        is_example=bool(raw["is_example"]),
+        kl=_float(raw["kl"]),
+        dlogp_target=_float(raw["dlogp_target"]),
+        top1_flip=bool(raw["top1_flip"]),
         logit_l2=_float(raw["logit_l2"]),
-        topk_before=pairs(raw["topk_before"]), topk_after=pairs(raw["topk_after"]),
+        topk_before=pairs(raw["topk_before"]),
+        topk_after=pairs(raw["topk_after"]),
         drift=tuple(
             LayerDrift(str(d["layer"]), _float(d["cos_drift"]), _float(d["rel_l2_drift"]))
             for d in raw["drift"]
         ),
-        influence=_float(raw.get("influence")), dz_pred=_float(raw.get("dz_pred")),
+        influence=_float(raw.get("influence")),
+        dz_pred=_float(raw.get("dz_pred")),
         linear_residual=_float(raw.get("linear_residual")),
     )
-

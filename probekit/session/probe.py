@@ -134,8 +134,13 @@ class Probe:
         )
         with self._exclusive():
             outcome = take_step(
-                self.model, self.tokenizer, self.entries, self.updater,
-                self._baseline(), request, self._pad_id(),
+                self.model,
+                self.tokenizer,
+                self.entries,
+                self.updater,
+                self._baseline(),
+                request,
+                self._pad_id(),
             )
             result = self._record(encoded, request, outcome)
         self._notify(result)
@@ -174,7 +179,7 @@ class Probe:
         return tuple(c.result for c in self._commits)
 
     def subscribe(self, listener: Listener) -> None:
-        """Call ``listener(result)`` after every new result (exceptions are reported, not raised)."""
+        """Call ``listener(result)`` after every new result (its exceptions become warnings)."""
         self._listeners.append(listener)
 
     def fingerprint(self) -> Fingerprint:
@@ -185,8 +190,12 @@ class Probe:
     def _encode(self, example: Example, *, require_target: bool) -> EncodedExample:
         vocab = int(self.model.get_input_embeddings().num_embeddings)
         return encode(
-            self.tokenizer, example, max_length=self.max_length, vocab_size=vocab,
-            require_target=require_target, truncation=self.truncation,
+            self.tokenizer,
+            example,
+            max_length=self.max_length,
+            vocab_size=vocab,
+            require_target=require_target,
+            truncation=self.truncation,
         )
 
     def _pad_id(self) -> int:
@@ -289,8 +298,14 @@ class Probe:
         hooked = [
             name or type(self.model).__name__
             for name, m in self.model.named_modules()
-            if any(_user_hook(h) for h in (*m._forward_hooks.values(), *m._forward_pre_hooks.values(),
-                                           *m._backward_hooks.values()))
+            if any(
+                _user_hook(h)
+                for h in (
+                    *m._forward_hooks.values(),
+                    *m._forward_pre_hooks.values(),
+                    *m._backward_hooks.values(),
+                )
+            )
         ]
         if hooked:
             warnings.warn(

@@ -6,15 +6,15 @@ import os
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
-import dataclasses  # noqa: E402
-import time  # noqa: E402
+import dataclasses
+import time
 
-import pytest  # noqa: E402
-import torch  # noqa: E402
-from transformers import GPT2LMHeadModel, PreTrainedTokenizerFast  # noqa: E402
+import pytest
+import torch
+from transformers import GPT2LMHeadModel, PreTrainedTokenizerFast
 
-from probekit.demo import corpus, training  # noqa: E402
-from probekit.demo.training import SMOKE_CONFIG, DemoTrainConfig  # noqa: E402
+from probekit.demo import corpus, training
+from probekit.demo.training import SMOKE_CONFIG, DemoTrainConfig
 
 
 @pytest.fixture(scope="module")
@@ -109,16 +109,18 @@ def test_unknown_text_maps_to_unk_without_crashing(tokenizer, text):
 def test_known_text_is_word_level_and_lowercased(tokenizer):
     ids = tokenizer("Alice LIVES in", add_special_tokens=False)["input_ids"]
     assert tokenizer.convert_ids_to_tokens(ids) == ["alice", "lives", "in"]
-    assert tokenizer(" paris", add_special_tokens=False)["input_ids"] == tokenizer(
-        "paris", add_special_tokens=False
-    )["input_ids"]
+    assert (
+        tokenizer(" paris", add_special_tokens=False)["input_ids"]
+        == tokenizer("paris", add_special_tokens=False)["input_ids"]
+    )
     assert tokenizer.unk_token_id not in ids
 
 
 def test_target_id_rejects_unknown_or_multiword_targets(tokenizer):
-    assert tokenizer.convert_ids_to_tokens(
-        training.target_id(tokenizer, corpus.Fact("x", "a", " 40"))
-    ) == "40"
+    assert (
+        tokenizer.convert_ids_to_tokens(training.target_id(tokenizer, corpus.Fact("x", "a", " 40")))
+        == "40"
+    )
     for bad in (" zebra", " new york"):
         with pytest.raises(ValueError, match="single known word"):
             training.target_id(tokenizer, corpus.Fact("x", "a", bad))

@@ -24,7 +24,9 @@ def test_import_probekit_loads_nothing_heavy():
     assert not {m.split(".")[0] for m in loaded} & set(HEAVY)
 
 
-@pytest.mark.parametrize("module", ["probekit.errors", "probekit.core.loading", "probekit.core.inputs"])
+@pytest.mark.parametrize(
+    "module", ["probekit.errors", "probekit.core.loading", "probekit.core.inputs"]
+)
 def test_lower_layers_load_no_widget_or_captum(module):
     roots = {m.split(".")[0] for m in _modules_after(f"import {module}")}
     assert not roots & {"ipywidgets", "IPython", "anywidget", "captum", "altair"}

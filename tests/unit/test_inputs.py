@@ -11,9 +11,7 @@ from probekit.core.inputs import as_example, encode
 
 
 def _enc(tok, prompt, target=None, max_length=32, **kw):
-    return encode(
-        tok, pk.Example(prompt, target), max_length=max_length, vocab_size=len(tok), **kw
-    )
+    return encode(tok, pk.Example(prompt, target), max_length=max_length, vocab_size=len(tok), **kw)
 
 
 def test_prompt_and_target_are_split_at_the_boundary(tiny_tokenizer):
@@ -79,8 +77,11 @@ def test_special_token_strings_are_plain_text(tiny_tokenizer):
 def test_hostile_text_never_crashes(tiny_tokenizer):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for text in ["<script>alert(1)</script>", '"><img src=x onerror=alert(1)>',
-                     "😀 مرحبا \u200b\x00 cat"]:
+        for text in [
+            "<script>alert(1)</script>",
+            '"><img src=x onerror=alert(1)>',
+            "😀 مرحبا \u200b\x00 cat",
+        ]:
             e = _enc(tiny_tokenizer, text, " " + text)
             assert e.target_ids
 

@@ -59,7 +59,7 @@ def test_missing_directory_and_missing_config(tmp_path):
     with pytest.raises(pk.ModelLoadError, match="not a directory"):
         pk.load(tmp_path / "nowhere", device="cpu")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(pk.ModelLoadError, match="no config.json"):
+    with pytest.raises(pk.ModelLoadError, match=r"no config\.json"):
         pk.load(tmp_path / "empty", device="cpu")
 
 

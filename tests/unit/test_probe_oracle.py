@@ -95,7 +95,9 @@ def test_step_metrics_equal_the_naive_oracle(pair, optimizer):
             assert math.isnan(row.dlogp_target)
         else:
             assert row.dlogp_target == pytest.approx(want["dlogp_target"], rel=1e-4, abs=1e-7)
-        assert [d.cos_drift for d in row.drift] == pytest.approx(want["cos_drift"], rel=1e-3, abs=1e-9)
+        assert [d.cos_drift for d in row.drift] == pytest.approx(
+            want["cos_drift"], rel=1e-3, abs=1e-9
+        )
         assert [d.rel_l2_drift for d in row.drift] == pytest.approx(
             want["rel_l2_drift"], rel=1e-4, abs=1e-9
         )

@@ -18,9 +18,7 @@ words = st.lists(st.sampled_from(VOCAB), min_size=1, max_size=8).map(" ".join)
 examples = st.builds(pk.Example, words, words.map(lambda w: " " + w))
 optimizers = st.sampled_from(["sgd", "adam", "adamw"])
 lrs = st.one_of(st.just(0.0), st.floats(1e-6, 1.0), st.just(1e30))
-SETTINGS = settings(
-    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+SETTINGS = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _probe(optimizer: str, lr: float) -> pk.Probe:

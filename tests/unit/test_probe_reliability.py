@@ -205,8 +205,10 @@ def test_parameter_subsets_by_layer_and_pattern(tiny_gpt2):
     assert {t.layer for t in by_layer.tensors} == {"block.1"}
     by_name = _probe(model, tok, pattern=r"mlp\.c_fc").step(EXAMPLE)
     assert {t.name for t in by_name.tensors} == {
-        "transformer.h.0.mlp.c_fc.weight", "transformer.h.0.mlp.c_fc.bias",
-        "transformer.h.1.mlp.c_fc.weight", "transformer.h.1.mlp.c_fc.bias",
+        "transformer.h.0.mlp.c_fc.weight",
+        "transformer.h.0.mlp.c_fc.bias",
+        "transformer.h.1.mlp.c_fc.weight",
+        "transformer.h.1.mlp.c_fc.bias",
     }
     with pytest.raises(pk.InputError, match="no trainable parameter matches"):
         _probe(model, tok, pattern="nothing-like-this")

@@ -46,7 +46,8 @@ def predicted_logit_change(
 
     # forward-mode AD has no rule for the fused attention kernels; the math backend has
     with sdpa_kernel([SDPBackend.MATH]):
-        _, tangent = jvp(logits, tuple(theta), tuple(d.to(t.dtype) for t, d in zip(theta, delta)))
+        tangents = tuple(d.to(t.dtype) for t, d in zip(theta, delta, strict=True))
+        tangent = jvp(logits, tuple(theta), tangents)[1]
     return tangent.float()
 
 
@@ -55,7 +56,11 @@ def residual(
 ) -> tuple[list[float], list[float]]:
     """Per item: ‖Δz − dz_pred‖ / ‖Δz‖ and the mean per-position ‖centred dz_pred‖."""
     out_res, out_norm = [], []
-    for a, p in zip(torch.split(actual.double(), list(counts)), torch.split(predicted.double(), list(counts))):
+    for a, p in zip(
+        torch.split(actual.double(), list(counts)),
+        torch.split(predicted.double(), list(counts)),
+        strict=True,
+    ):
         denom = a.norm()
         out_res.append(float((a - p).norm() / denom) if denom > 0 else float("nan"))
         centred = p - p.mean(-1, keepdim=True)

@@ -1,0 +1,49 @@
+"""Charts are pure functions of result frames; hostile tokens stay literal text."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+import probekit as pk
+from probekit import charts
+
+HOSTILE = ["<script>alert(1)</script>", '"><img src=x onerror=alert(1)>', "😀 ‏مرحبا", "[EOS]"]
+
+
+@pytest.fixture
+def result(tiny_gpt2):
+    model, tok = tiny_gpt2
+    probe = pk.Probe(model, tok, lr=0.05, watch=[*HOSTILE, "the cat says"])
+    return probe.step(pk.Example("the dog says", " woof"))
+
+
+def test_builders_return_specs_over_the_frames(result):
+    frame = result.to_frame()
+    specs = {
+        "layers": charts.delta_by_layer(frame).to_dict(),
+        "watch": charts.watch_shift(frame).to_dict(),
+        "drift": charts.hidden_drift(frame).to_dict(),
+        "topk": charts.topk_bars(result.topk_frame(), result.watch[0].label).to_dict(),
+    }
+    layers = specs["layers"]["datasets"][specs["layers"]["data"]["name"]]
+    assert {row["label"] for row in layers} == set(result.layers)
+    assert all(row["metric"] == "delta_l2" for row in layers)
+    drift = specs["drift"]["datasets"][specs["drift"]["data"]["name"]]
+    assert len(drift) == len(result.watch) * len(result.watch[0].drift)
+
+
+def test_hostile_labels_are_data_not_markup(result):
+    spec = json.dumps(charts.watch_shift(result.to_frame()).to_dict())
+    for text in HOSTILE:
+        assert json.dumps(text)[1:-1] in spec  # present verbatim as a JSON string value
+
+
+def test_frame_columns_are_stable(result):
+    frame = result.to_frame()
+    assert list(frame.columns) == ["step", "metric", "scope", "label", "layer", "value"]
+    assert set(frame["scope"]) == {"example", "total", "layer", "tensor", "watch"}
+    assert frame["value"].dtype.kind == "f"
+    assert isinstance(pd.concat([frame, frame]), pd.DataFrame)
