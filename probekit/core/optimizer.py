@@ -63,6 +63,11 @@ class Updater:
         self.optimizer = _build(spec, self.targets)
 
     @property
+    def plain_sgd(self) -> bool:
+        """SGD without momentum or weight decay: θ ← θ − lr·g, nothing else."""
+        return self.spec.name == "sgd" and self.spec.momentum == 0 and self.spec.decay == 0
+
+    @property
     def half(self) -> bool:
         return any(m is not None for m in self.masters)
 

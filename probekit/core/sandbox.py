@@ -74,18 +74,31 @@ def _drop_new_hooks(model: torch.nn.Module, before: HookState) -> None:
 class WeightSnapshot:
     """A bit-exact copy of some parameter storages, restorable in place."""
 
-    def __init__(self, entries: Sequence[ParamEntry]) -> None:
+    def __init__(self, entries: Sequence[ParamEntry], *, take: bool = True) -> None:
         self.entries = list(entries)
-        with torch.no_grad():
-            self.saved = [e.param.detach().clone() for e in self.entries]
+        self.saved: list[torch.Tensor] = []
+        if take:
+            self.take()
+
+    @property
+    def taken(self) -> bool:
+        return bool(self.saved) or not self.entries
+
+    def take(self) -> None:
+        """Copy the current values (once; later calls keep the first copy)."""
+        if not self.saved:
+            with torch.no_grad():
+                self.saved = [e.param.detach().clone() for e in self.entries]
 
     @property
     def params(self) -> list[torch.Tensor]:
         return [e.param.detach() for e in self.entries]
 
     def restore(self) -> None:
-        with torch.no_grad():
-            torch._foreach_copy_(self.params, self.saved)
+        """Write the saved values back (nothing to do if no copy was taken yet)."""
+        if self.saved:
+            with torch.no_grad():
+                torch._foreach_copy_(self.params, self.saved)
 
     def nbytes(self) -> int:
         return sum(t.numel() * t.element_size() for t in self.saved)

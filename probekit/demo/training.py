@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
@@ -46,7 +47,7 @@ class DemoTrainConfig:
     n_embd: int = 128
     n_head: int = 4
     n_positions: int = 64
-    steps: int = 3000
+    steps: int = 1500
     batch_size: int = 64
     lr: float = 3e-3
     min_lr_ratio: float = 0.1
@@ -178,6 +179,16 @@ def learning_rate(config: DemoTrainConfig, step: int) -> float:
     return config.lr * (config.min_lr_ratio + (1 - config.min_lr_ratio) * cosine)
 
 
+def next_token_loss(
+    model: GPT2LMHeadModel, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor
+) -> torch.Tensor:
+    """Mean cross-entropy of every labelled token given the tokens before it."""
+    logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1]
+    return F.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=IGNORE_INDEX
+    )
+
+
 def _optimise(
     model: GPT2LMHeadModel, data: tuple[torch.Tensor, ...], config: DemoTrainConfig
 ) -> list[tuple[int, float]]:
@@ -192,13 +203,13 @@ def _optimise(
     for step, rows in enumerate(batches):
         for group in optimiser.param_groups:
             group["lr"] = learning_rate(config, step)
-        out = model(input_ids=ids[rows], attention_mask=mask[rows], labels=labels[rows])
+        loss = next_token_loss(model, ids[rows], mask[rows], labels[rows])
         optimiser.zero_grad(set_to_none=True)
-        out.loss.backward()
+        loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         optimiser.step()
         if step % config.log_every == 0 or step == config.steps - 1:
-            losses.append((step, float(out.loss.detach())))
+            losses.append((step, float(loss.detach())))
     model.eval()
     return losses
 

@@ -290,20 +290,22 @@ def test_baseline_is_cached_and_refreshed_when_weights_change(tiny_gpt2, monkeyp
     calls = []
     real = batching.forward
     monkeypatch.setattr(batching, "forward", lambda m, b: calls.append(b.size) or real(m, b))
+    baseline = len(WATCH)  # a forward of the watch set alone is the baseline at θ
     probe.step(EXAMPLE)
-    assert calls.count(len(WATCH)) == 2, "baseline and post-step watch forwards"
+    assert calls.count(baseline) == 1
+    assert calls.count(baseline + 1) == 1, "one forward after the step: watch set + example"
     calls.clear()
     probe.step(EXAMPLE)
-    assert calls.count(len(WATCH)) == 1, "the watch baseline is reused while weights are unchanged"
+    assert calls.count(baseline) == 0, "the watch baseline is reused while weights are unchanged"
     probe.step(EXAMPLE, commit=True)
     calls.clear()
     probe.step(EXAMPLE)
-    assert calls.count(len(WATCH)) == 1, "after a commit, the post-step outputs are the baseline"
+    assert calls.count(baseline) == 0, "after a commit, the post-step outputs are the baseline"
     with torch.no_grad():
         model.transformer.wte.weight[5] += 1.0  # the user edits the model behind our back
     calls.clear()
     fresh = probe.step(EXAMPLE)
-    assert calls.count(len(WATCH)) == 2, "a changed model invalidates the cache"
+    assert calls.count(baseline) == 1, "a changed model invalidates the cache"
     reference = _probe(model, tok).step(EXAMPLE)
     assert fresh.watch[0].kl == reference.watch[0].kl
 

@@ -6,7 +6,9 @@ of changed entries, the count of lost updates (direction ≠ 0 but Δ == 0), Σ 
 Σ direction². With ``restore=True`` it also writes θ back, so an isolated probe pays
 for the statistics and the revert in the same pass. On large models the kernel is
 compiled with ``torch.compile`` (set ``PROBEKIT_COMPILE=0`` to disable); the eager
-version computes the same quantities.
+version computes the same quantities. For plain SGD, :func:`sgd_step` takes the step
+itself and measures it in the pass that writes θ′, so the statistics cost no extra
+memory traffic at all.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-# Below this many stepped elements the eager kernel is as fast as compiling is worth.
-COMPILE_THRESHOLD = 4_000_000
+# Tensors smaller than this use eager kernels: a compiled call's fixed overhead is larger.
+COMPILE_THRESHOLD = 262_144
 N_STATS = 7
 Kernel = Callable[..., tuple[torch.Tensor, ...]]
 
@@ -47,19 +49,58 @@ def _stats_restore(
     return out
 
 
-_compiled: dict[bool, Kernel | None] = {}
+def _sgd_stats(p: torch.Tensor, g: torch.Tensor, neg_lr: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """θ ← θ − lr·g (math in float32, rounded to θ's dtype) and the statistics of that step."""
+    pf = p.float()  # for float32 weights this aliases p: reduce everything before writing
+    gf = g.float()
+    new = (pf + neg_lr * gf).to(p.dtype)
+    d = new.float() - pf
+    a = d.abs()
+    out = (
+        (d * d).sum(),
+        a.sum(),
+        a.amax(),
+        (d != 0).sum(),
+        ((d == 0) & (gf != 0) & (neg_lr != 0)).sum(),
+        (pf * pf).sum(),
+        (gf * gf).sum(),
+    )
+    p.copy_(new)
+    return out
 
 
-def _kernel(restore: bool, numel: int) -> Kernel:
-    eager = _stats_restore if restore else _stats
+_compiled: dict[str, Kernel | None] = {}
+
+
+def _kernel(eager: Kernel, numel: int) -> Kernel:
+    """The compiled version of ``eager`` for large tensors (a single memory pass)."""
     if numel < COMPILE_THRESHOLD or os.environ.get("PROBEKIT_COMPILE", "1") == "0":
         return eager
-    if restore not in _compiled:
+    name = eager.__name__
+    if name not in _compiled:
         try:
-            _compiled[restore] = torch.compile(eager, dynamic=True)
+            _compiled[name] = torch.compile(eager, dynamic=True)
         except Exception:  # pragma: no cover - depends on the platform's compiler
-            _compiled[restore] = None
-    return _compiled[restore] or eager
+            _compiled[name] = None
+    return _compiled[name] or eager
+
+
+def _apply(eager: Kernel, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    kernel = _kernel(eager, tensors[0].numel())
+    if kernel is eager:
+        return eager(*tensors)
+    try:
+        return kernel(*tensors)
+    except Exception as exc:  # pragma: no cover - compiler missing or broken
+        warnings.warn(f"torch.compile failed ({exc}); using eager kernels", stacklevel=3)
+        _compiled[eager.__name__] = None
+        return eager(*tensors)
+
+
+def _table(rows: list[tuple[torch.Tensor, ...]]) -> torch.Tensor:
+    if not rows:
+        return torch.zeros(0, N_STATS, dtype=torch.float64)
+    return torch.stack([torch.stack([x.double() for x in row]) for row in rows]).cpu()
 
 
 def measure(
@@ -75,22 +116,26 @@ def measure(
     Columns: sum_sq, sum_abs, max_abs, changed, lost, theta_sq, direction_sq.
     """
     eager = _stats_restore if restore else _stats
-    kernel = _kernel(restore, sum(p.numel() for p in params))
-    rows: list[torch.Tensor] = []
+    rows = []
     with torch.no_grad():
         for p, s, g in zip(params, saved, directions, strict=True):
-            flat_p, flat_s = p.view(-1), s.view(-1)
+            flat_s = s.view(-1)
             flat_g = torch.zeros_like(flat_s) if g is None else g.reshape(-1)
-            try:
-                values = kernel(flat_p, flat_s, flat_g)
-            except Exception as exc:  # pragma: no cover - compiler missing or broken
-                if kernel is eager:
-                    raise
-                warnings.warn(f"torch.compile failed ({exc}); using the eager kernel", stacklevel=2)
-                _compiled.update({True: None, False: None})
-                kernel = eager
-                values = kernel(flat_p, flat_s, flat_g)
-            rows.append(torch.stack([x.double() for x in values]))
-    if not rows:
-        return torch.zeros(0, N_STATS, dtype=torch.float64)
-    return torch.stack(rows).cpu()
+            rows.append(_apply(eager, p.view(-1), flat_s, flat_g))
+    return _table(rows)
+
+
+def sgd_step(
+    params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor | None], lr: float
+) -> torch.Tensor:
+    """Take a plain SGD step in place and return its statistics (columns as :func:`measure`).
+
+    One pass reads θ and g and writes θ′ — the same memory traffic as the update alone.
+    """
+    rows = []
+    with torch.no_grad():
+        for p, g in zip(params, grads, strict=True):
+            grad = torch.zeros_like(p) if g is None else g
+            neg_lr = torch.tensor(-lr, dtype=torch.float32, device=p.device)
+            rows.append(_apply(_sgd_stats, p.view(-1), grad.reshape(-1), neg_lr))
+    return _table(rows)

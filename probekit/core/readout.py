@@ -1,0 +1,67 @@
+"""Turning before/after outputs of a batch into :class:`WatchRow` results."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from probekit.core.batch import Batch, Outputs
+from probekit.core.inputs import EncodedExample
+from probekit.core.metrics import hidden_drift, logit_shift
+from probekit.results.probe import LayerDrift, WatchRow
+
+
+def split(outputs: Outputs, first: Batch) -> tuple[Outputs, Outputs]:
+    """Split the outputs of a batch whose leading rows are ``first``'s rows from the rest."""
+    n_read, n_tok = sum(first.read_counts), sum(first.token_counts)
+    head = Outputs(outputs.logits[:n_read], tuple(h[:n_tok] for h in outputs.hidden))
+    tail = Outputs(outputs.logits[n_read:], tuple(h[n_tok:] for h in outputs.hidden))
+    return head, tail
+
+
+def rows(
+    labels: Sequence[str],
+    items: Sequence[EncodedExample],
+    before: Outputs,
+    after: Outputs,
+    batch: Batch,
+    top_k: int,
+    is_example: bool = False,
+) -> list[WatchRow]:
+    """One :class:`WatchRow` per item of ``batch`` (top-k tokens still as ids)."""
+    zb, za, counts = before.logits, after.logits, batch.read_counts
+    kls = logit_shift.kl(zb, za, counts)
+    dlogp = logit_shift.dlogp_target(zb, za, batch.targets, counts)
+    flips = logit_shift.top1_flip(zb, za, counts)
+    l2s = logit_shift.logit_l2(zb, za, counts)
+    top_b, top_a = logit_shift.topk(zb, counts, top_k), logit_shift.topk(za, counts, top_k)
+    cos, rel = hidden_drift.drift(before.hidden, after.hidden, batch.token_counts)
+    names = hidden_drift.layer_labels(len(before.hidden))
+    return [
+        WatchRow(
+            label=labels[i],
+            prompt=items[i].example.prompt,
+            target=items[i].example.target,
+            is_example=is_example,
+            kl=kls[i],
+            dlogp_target=dlogp[i],
+            top1_flip=flips[i],
+            logit_l2=l2s[i],
+            topk_before=tuple(zip(map(str, top_b[i][0]), top_b[i][1], strict=True)),
+            topk_after=tuple(zip(map(str, top_a[i][0]), top_a[i][1], strict=True)),
+            drift=tuple(LayerDrift(n, c, r) for n, c, r in zip(names, cos[i], rel[i], strict=True)),
+        )
+        for i in range(len(items))
+    ]
+
+
+def with_token_text(watch: Sequence[WatchRow], tokenizer: Any) -> list[WatchRow]:
+    """Replace token ids in the top-k lists by their text (decoded, shown literally)."""
+
+    def text(pairs: tuple[tuple[str, float], ...]) -> tuple[tuple[str, float], ...]:
+        return tuple((tokenizer.decode([int(i)]), p) for i, p in pairs)
+
+    return [
+        replace(r, topk_before=text(r.topk_before), topk_after=text(r.topk_after)) for r in watch
+    ]
