@@ -79,7 +79,9 @@ def _kernel(eager: Kernel, numel: int) -> Kernel:
     name = eager.__name__
     if name not in _compiled:
         try:
-            _compiled[name] = torch.compile(eager, dynamic=True)
+            # round-trips through bf16/fp16 must round exactly as in eager mode
+            options = {"emulate_precision_casts": True}
+            _compiled[name] = torch.compile(eager, dynamic=True, options=options)
         except Exception:  # pragma: no cover - depends on the platform's compiler
             _compiled[name] = None
     return _compiled[name] or eager
