@@ -25,7 +25,7 @@ from probekit.results import session_file
 from probekit.results.probe import ProbeResult
 from probekit.session.probe import Probe
 
-LR = 0.1
+LR = 0.01
 # (family, index) of the facts probed with their true and a contradicting target
 PROBED = [("addition", 23), ("lives_in", 0), ("animal_sound", 1), ("colour", 0),
           ("addition", 57), ("lives_in", 7), ("animal_sound", 4), ("colour", 5)]  # fmt: skip

@@ -7,6 +7,8 @@ small GPT-2 that ships inside the package and works fully offline.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -86,8 +88,23 @@ def load_demo(device: str | torch.device | None = None) -> ModelPair:
             "reinstall probekit or retrain them with `python scripts/train_demo.py`"
         )
     tokenizer = PreTrainedTokenizerFast.from_pretrained(WEIGHTS_DIR)
-    model = GPT2LMHeadModel.from_pretrained(WEIGHTS_DIR, dtype=torch.float32)
+    with _quiet_progress():
+        model = GPT2LMHeadModel.from_pretrained(WEIGHTS_DIR, dtype=torch.float32)
     return prepare(model, tokenizer, device=resolve_device(device))
+
+
+@contextmanager
+def _quiet_progress() -> Iterator[None]:
+    """No weight-loading progress bar for a model that loads in a blink; restored after."""
+    from transformers.utils import logging as hf_logging
+
+    enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            hf_logging.enable_progress_bar()
 
 
 def prepare(model: Any, tokenizer: Any, device: torch.device | None = None) -> ModelPair:

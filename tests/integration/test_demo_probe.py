@@ -45,7 +45,7 @@ def test_demo_probe_metrics_equal_the_oracle(demo):
 def test_contradictions_move_the_demo_model_more_than_agreements(demo):
     """The founding question, measured: a contradicting example is a larger step."""
     model, tok = demo
-    probe = pk.Probe(model, tok, lr=0.1, watch=WATCH)
+    probe = pk.Probe(model, tok, lr=0.01, watch=WATCH)
     start = probe.fingerprint()
     agree, contra = [], []
     for family in corpus.FAMILIES:

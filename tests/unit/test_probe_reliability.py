@@ -341,3 +341,15 @@ def test_bad_settings_are_explained(tiny_gpt2):
     other_tok = tiny.make_tokenizer([*tiny.WORDS, *[f"w{i}" for i in range(100)]])
     with pytest.raises(pk.VocabMismatchError):
         pk.Probe(model, other_tok)
+
+
+def test_case14_zero_gradient_gives_exactly_zero_delta_with_the_reason(tiny_gpt2):
+    model, tok = tiny_gpt2
+    handles = [p.register_hook(lambda g: g * 0) for p in model.parameters()]
+    try:
+        r = _probe(model, tok, pattern=r"^transformer\.h\.").step(EXAMPLE)
+    finally:
+        for h in handles:
+            h.remove()
+    assert r.ok and r.total.delta_l2 == 0 and r.total.lost_updates == 0 and r.grad_l2 == 0
+    assert any("gradient is exactly zero" in n for n in r.notes)
