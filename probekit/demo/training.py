@@ -59,8 +59,16 @@ class DemoTrainConfig:
     log_every: int = 100
 
 
-SMOKE_CONFIG = DemoTrainConfig(n_layer=1, n_embd=32, n_head=2, n_positions=16, steps=20,
-                               batch_size=16, warmup_steps=5, log_every=5)  # fmt: skip
+SMOKE_CONFIG = DemoTrainConfig(
+    n_layer=1,
+    n_embd=32,
+    n_head=2,
+    n_positions=16,
+    steps=20,
+    batch_size=16,
+    warmup_steps=5,
+    log_every=5,
+)
 """A scaled-down configuration that trains in well under a second (for tests)."""
 
 
@@ -297,4 +305,7 @@ def save(
     path.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
+    for file in path.iterdir():
+        if file.is_file():  # some writers create private temp files; ship them readable
+            file.chmod(0o644)
     return path

@@ -43,8 +43,14 @@ def test_each_city_is_home_to_two_people():
 
 def test_family_sizes_and_examples():
     sizes = {family: len(_family_facts(family)) for family in ALL_FAMILIES}
-    assert sizes == {"lives_in": 20, "animal_sound": 12, "colour": 12, "addition": 100,
-                     "addition_large": 341, "subtraction": 231}  # fmt: skip
+    assert sizes == {
+        "lives_in": 20,
+        "animal_sound": 12,
+        "colour": 12,
+        "addition": 100,
+        "addition_large": 341,
+        "subtraction": 231,
+    }
     assert Fact("animal_sound", "the cat says", " meow") in corpus.facts("animal_sound")
     assert Fact("colour", "the colour of the sky is", " blue") in corpus.facts("colour")
     assert Fact("addition", "3 plus 4 is", " 7") in corpus.facts("addition")

@@ -89,8 +89,8 @@ def test_report_measures_every_family(smoke_run):
 
 
 def test_special_tokens(tokenizer):
-    assert [tokenizer.pad_token, tokenizer.unk_token, tokenizer.bos_token, tokenizer.eos_token] == [
-        "[PAD]", "[UNK]", "[BOS]", "[EOS]"]  # fmt: skip
+    names = [tokenizer.pad_token, tokenizer.unk_token, tokenizer.bos_token, tokenizer.eos_token]
+    assert names == ["[PAD]", "[UNK]", "[BOS]", "[EOS]"]
     assert [tokenizer.pad_token_id, tokenizer.unk_token_id] == [0, 1]
     assert [tokenizer.bos_token_id, tokenizer.eos_token_id] == [2, 3]
 

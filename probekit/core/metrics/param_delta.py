@@ -80,7 +80,7 @@ def _kernel(eager: Kernel, numel: int) -> Kernel:
     if name not in _compiled:
         try:
             # round-trips through bf16/fp16 must round exactly as in eager mode
-            options = {"emulate_precision_casts": True}
+            options: dict[str, str | int | bool] = {"emulate_precision_casts": True}
             _compiled[name] = torch.compile(eager, dynamic=True, options=options)
         except Exception:  # pragma: no cover - depends on the platform's compiler
             _compiled[name] = None
