@@ -59,7 +59,10 @@ def bare_step(model, params, ex_ids, n_prompt, watch_ids, watch_mask) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     rng = random.Random(0)
     tok = word_tokenizer()
     model = gpt2_small()

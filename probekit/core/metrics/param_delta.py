@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -80,7 +81,7 @@ def _kernel(eager: Kernel, numel: int) -> Kernel:
     if name not in _compiled:
         try:
             # round-trips through bf16/fp16 must round exactly as in eager mode
-            options: dict[str, str | int | bool] = {"emulate_precision_casts": True}
+            options: dict[str, Any] = {"emulate_precision_casts": True}
             _compiled[name] = torch.compile(eager, dynamic=True, options=options)
         except Exception:  # pragma: no cover - depends on the platform's compiler
             _compiled[name] = None
