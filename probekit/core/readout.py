@@ -30,12 +30,10 @@ def rows(
     is_example: bool = False,
 ) -> list[WatchRow]:
     """One :class:`WatchRow` per item of ``batch`` (top-k tokens still as ids)."""
-    zb, za, counts = before.logits, after.logits, batch.read_counts
-    kls = logit_shift.kl(zb, za, counts)
-    dlogp = logit_shift.dlogp_target(zb, za, batch.targets, counts)
-    flips = logit_shift.top1_flip(zb, za, counts)
-    l2s = logit_shift.logit_l2(zb, za, counts)
-    top_b, top_a = logit_shift.topk(zb, counts, top_k), logit_shift.topk(za, counts, top_k)
+    shift = logit_shift.logit_shift(
+        before.logits, after.logits, batch.targets, batch.read_counts, top_k
+    )
+    top_b, top_a = shift.topk_before, shift.topk_after
     cos, rel = hidden_drift.drift(before.hidden, after.hidden, batch.token_counts)
     names = hidden_drift.layer_labels(len(before.hidden))
     return [
@@ -44,10 +42,10 @@ def rows(
             prompt=items[i].example.prompt,
             target=items[i].example.target,
             is_example=is_example,
-            kl=kls[i],
-            dlogp_target=dlogp[i],
-            top1_flip=flips[i],
-            logit_l2=l2s[i],
+            kl=shift.kl[i],
+            dlogp_target=shift.dlogp_target[i],
+            top1_flip=shift.top1_flip[i],
+            logit_l2=shift.logit_l2[i],
             topk_before=tuple(zip(map(str, top_b[i][0]), top_b[i][1], strict=True)),
             topk_after=tuple(zip(map(str, top_a[i][0]), top_a[i][1], strict=True)),
             drift=tuple(LayerDrift(n, c, r) for n, c, r in zip(names, cos[i], rel[i], strict=True)),

@@ -119,13 +119,7 @@ def _step_and_measure(
     done = descend(model, entries, updater, ex_batch, snapshot, request.steps, influence_batch)
     if not done.finite:
         return _failed("nonfinite_loss", done, [])
-    # one forward after the step for the watch set and the example together
-    after_batch = batching.make_batch([*watched.items, request.example], pad_id, device)
-    with torch.no_grad():
-        after = batching.forward(model, after_batch)
-    after_watch, after_ex = (
-        readout.split(after, watched.batch) if watched.batch is not None else (None, after)
-    )
+    after_watch, after_ex = _forward_after(model, watched, request.example, ex_batch, pad_id)
     lin = (
         _linearise(model, entries, snapshot, watched, after_watch, ex_batch, done.before, after_ex)
         if request.linearize
@@ -165,6 +159,29 @@ def _step_and_measure(
         notes=_notes(updater, tensors),
         after_watch=batching.detach(after_watch) if after_watch is not None else None,
     )
+
+
+# Padding tokens a merged forward may add before two separate forwards are cheaper
+# (a forward pass has a fixed cost of roughly this many tokens: reading the weights).
+MERGE_SLACK_TOKENS = 48
+
+
+def _forward_after(
+    model: Any, watched: Watched, example: EncodedExample, ex_batch: Batch, pad_id: int
+) -> tuple[Outputs | None, Outputs]:
+    """Outputs after the step for the watch set and the example: one batch when that is cheaper."""
+    with torch.no_grad():
+        if watched.batch is None:
+            return None, batching.forward(model, ex_batch)
+        widths = [len(e.input_ids) for e in watched.items]
+        separate = sum(widths) + len(example.input_ids)
+        merged = (len(widths) + 1) * max(*widths, len(example.input_ids))
+        if merged <= separate + MERGE_SLACK_TOKENS:
+            batch = batching.make_batch(
+                [*watched.items, example], pad_id, ex_batch.input_ids.device
+            )
+            return readout.split(batching.forward(model, batch), watched.batch)
+        return batching.forward(model, watched.batch), batching.forward(model, ex_batch)
 
 
 def _failed(status: str, done: Descent, tensors: list[TensorDelta]) -> StepOutcome:

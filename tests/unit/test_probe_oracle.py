@@ -188,3 +188,17 @@ def test_linearised_prediction_equals_torch_func_jvp(request, fixture):
         centred = dz.double() - dz.double().mean(-1, keepdim=True)
         assert row.dz_pred == pytest.approx(float(centred.norm(dim=-1).mean()), rel=1e-3)
         assert row.linear_residual < 0.2, "one small SGD step is close to linear"
+
+
+def test_merged_and_separate_after_forwards_agree(tiny_gpt2, monkeypatch):
+    from probekit.core import step
+
+    model, tok = tiny_gpt2
+    monkeypatch.setattr(step, "MERGE_SLACK_TOKENS", 10**6)
+    merged = pk.Probe(model, tok, lr=0.05, watch=WATCH).step(EXAMPLE)
+    monkeypatch.setattr(step, "MERGE_SLACK_TOKENS", -(10**6))
+    separate = pk.Probe(model, tok, lr=0.05, watch=WATCH).step(EXAMPLE)
+    assert merged.loss_after == pytest.approx(separate.loss_after, rel=1e-6)
+    for a, b in zip(merged.watch, separate.watch, strict=True):
+        assert a.kl == pytest.approx(b.kl, rel=1e-4, abs=1e-12)
+        assert a.topk_after[0][0] == b.topk_after[0][0]
