@@ -158,7 +158,7 @@ def _charts(
             x="kind:N", y=alt.Y("watch_kl:Q", title="mean KL on the watch set"), color="kind:N"
         ),
         "layers": charts.delta_by_layer(pair, color="group"),
-        "drift": charts.hidden_drift(trail[trail["step"] == trail["step"].max()]),
+        "drift": charts.hidden_drift(trail[trail["step"] == trail["step"].min()]),
         "kl_trail": charts.watch_shift(trail, metric="kl", color="step"),
     }
 
