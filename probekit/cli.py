@@ -31,8 +31,17 @@ def _demo(out: Path) -> int:
     print(f"  {report.index.resolve()}   (open it in a browser)")
     print(f"  {(report.directory / 'session.json').resolve()}")
     print("explore it yourself in JupyterLab:")
-    print("  .venv/bin/jupyter lab notebooks/quickstart.ipynb")
+    print(f"  {_jupyter()} lab notebooks/quickstart.ipynb")
     return 0 if report.restored else 1
+
+
+def _jupyter() -> str:
+    """The jupyter command of this environment, relative to the working folder when inside it."""
+    exe = Path(sys.executable).with_name("jupyter")
+    try:
+        return str(exe.relative_to(Path.cwd()))
+    except ValueError:
+        return str(exe)
 
 
 if __name__ == "__main__":

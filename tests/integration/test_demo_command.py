@@ -19,7 +19,7 @@ def test_demo_command_writes_a_report(tmp_path, capsys):
     out = capsys.readouterr().out
     folder = tmp_path / "demo"
     assert str((folder / "index.html").resolve()) in out
-    assert "jupyter lab notebooks/quickstart.ipynb" in out
+    assert "jupyter lab notebooks/quickstart.ipynb" in out, out
     for name in ("index.html", "session.json", "summary.csv", "update_size.png", "layers.png"):
         assert (folder / name).stat().st_size > 0, name
     results, meta = session_file.load(folder / "session.json")
