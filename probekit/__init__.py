@@ -22,6 +22,7 @@ _LAZY: dict[str, str] = {
     "Example": "probekit.core.inputs",
     "Probe": "probekit.session.probe",
     "ProbeResult": "probekit.results.probe",
+    "Trajectory": "probekit.results.trajectory",
     "fingerprint": "probekit.core.fingerprint",
     "Fingerprint": "probekit.core.fingerprint",
     "ProbekitError": "probekit.errors",
@@ -51,6 +52,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         VocabMismatchError,
     )
     from probekit.results.probe import ProbeResult
+    from probekit.results.trajectory import Trajectory
     from probekit.session.probe import Probe
 
 

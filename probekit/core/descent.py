@@ -8,7 +8,7 @@ pass that writes it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,9 @@ from probekit.core.metrics.influence import watch_influence
 from probekit.core.optimizer import Updater
 from probekit.core.params import ParamEntry
 from probekit.core.sandbox import WeightSnapshot
+
+# Called with the gradients at θ (one per stepped tensor, None where unused).
+GradObserver = Callable[[list[torch.Tensor | None]], None]
 
 
 @dataclass
@@ -44,6 +47,7 @@ def descend(
     snapshot: WeightSnapshot,
     steps: int,
     influence_batch: Batch | None,
+    grad_observer: GradObserver | None = None,
 ) -> Descent:
     """Run ``steps`` rounds; stops before any update when the loss is not finite."""
     params = [e.param for e in entries]
@@ -64,6 +68,8 @@ def descend(
         assert result is not None
         if k == 0:
             result.grad_sq = None if fused else _grad_sq(params)
+            if grad_observer is not None:
+                grad_observer([p.grad for p in params])
             if influence_batch is not None:
                 result.influence = watch_influence(model, params, influence_batch, updater.spec.lr)
             snapshot.take()

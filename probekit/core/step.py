@@ -18,7 +18,7 @@ import torch
 from probekit.core import batch as batching
 from probekit.core import readout
 from probekit.core.batch import Batch, Outputs
-from probekit.core.descent import Descent, descend
+from probekit.core.descent import Descent, GradObserver, descend
 from probekit.core.inputs import EncodedExample
 from probekit.core.metrics import linear, param_delta
 from probekit.core.optimizer import OptimizerState, Updater
@@ -45,6 +45,7 @@ class StepRequest:
     top_k: int
     influence: bool
     linearize: bool = False
+    grad_observer: GradObserver | None = None
 
 
 @dataclass
@@ -116,7 +117,10 @@ def _step_and_measure(
     device = entries[0].param.device
     ex_batch = batching.make_batch([request.example], pad_id, device)
     influence_batch = watched.batch if request.influence else None
-    done = descend(model, entries, updater, ex_batch, snapshot, request.steps, influence_batch)
+    done = descend(
+        model, entries, updater, ex_batch, snapshot, request.steps, influence_batch,
+        request.grad_observer,
+    )  # fmt: skip
     if not done.finite:
         return _failed("nonfinite_loss", done, [])
     after_watch, after_ex = _forward_after(model, watched, request.example, ex_batch, pad_id)

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from probekit.core import batch as batching
+from probekit.core.descent import GradObserver
 from probekit.core.fingerprint import Fingerprint, fingerprint
 from probekit.core.inputs import EncodedExample, Example, TruncationPolicy, as_example, encode
 from probekit.core.loading import check_vocab, context_length
@@ -26,6 +27,7 @@ from probekit.core.sandbox import WeightSnapshot, preserved
 from probekit.core.step import StepOutcome, StepRequest, Watched, take_step
 from probekit.errors import InputError, StateError
 from probekit.results.probe import ProbeResult
+from probekit.results.trajectory import Trajectory
 
 WatchItem = Example | str | tuple[str, str]
 Listener = Callable[[ProbeResult], None]
@@ -132,6 +134,45 @@ class Probe:
             influence=self.influence if influence is None else influence,
             linearize=self.linearize if linearize is None else linearize,
         )
+        return self._take(encoded, request)
+
+    def commit_step(self, example: WatchItem, grad_observer: GradObserver) -> ProbeResult:
+        """A committed step that also shows the gradient at θ to ``grad_observer``."""
+        encoded = self._encode(as_example(example), require_target=True)
+        request = StepRequest(
+            example=encoded, steps=self.steps, commit=True, top_k=self.top_k,
+            influence=self.influence, linearize=self.linearize, grad_observer=grad_observer,
+        )  # fmt: skip
+        return self._take(encoded, request)
+
+    def run(
+        self,
+        examples: Iterable[WatchItem],
+        *,
+        window: int = 8,
+        ema_beta: float = 0.9,
+        progress: bool | None = None,
+    ) -> Trajectory:
+        """Commit one step per example and measure the path travelled (see METRICS.md §4).
+
+        ``window`` steps are used for the volatility and spike metrics (at most
+        ``max_undo``); ``ema_beta`` smooths past gradients for ``grad_consistency``.
+        Ctrl-C stops the run and keeps the steps done so far.
+        """
+        from probekit.session.trajectory import run
+
+        if not isinstance(window, int) or window < 1:
+            raise InputError(f"window must be a positive integer, got {window!r}")
+        return run(self, examples, window=min(window, self._max_undo), ema_beta=ema_beta,
+                   progress=progress)  # fmt: skip
+
+    def snapshot_back(self, width: int) -> WeightSnapshot | None:
+        """The weights from ``width`` commits ago, if undo still holds them contiguously."""
+        if not 1 <= width <= min(len(self._commits), self._max_undo):
+            return None
+        return self._commits[-width].snapshot
+
+    def _take(self, encoded: EncodedExample, request: StepRequest) -> ProbeResult:
         with self._exclusive():
             outcome = take_step(
                 self.model,
