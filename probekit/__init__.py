@@ -23,6 +23,12 @@ _LAZY: dict[str, str] = {
     "Probe": "probekit.session.probe",
     "ProbeResult": "probekit.results.probe",
     "Trajectory": "probekit.results.trajectory",
+    "race": "probekit.session.race",
+    "dataset_map": "probekit.session.dataset_map",
+    "isolated_map": "probekit.session.dataset_map",
+    "RaceResult": "probekit.results.race",
+    "DatasetMap": "probekit.results.dataset_map",
+    "IsolatedMap": "probekit.results.dataset_map",
     "fingerprint": "probekit.core.fingerprint",
     "Fingerprint": "probekit.core.fingerprint",
     "ProbekitError": "probekit.errors",
@@ -51,9 +57,13 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         UnsupportedModelError,
         VocabMismatchError,
     )
+    from probekit.results.dataset_map import DatasetMap, IsolatedMap
     from probekit.results.probe import ProbeResult
+    from probekit.results.race import RaceResult
     from probekit.results.trajectory import Trajectory
+    from probekit.session.dataset_map import dataset_map, isolated_map
     from probekit.session.probe import Probe
+    from probekit.session.race import race
 
 
 def __getattr__(name: str) -> Any:

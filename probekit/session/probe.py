@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import threading
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from probekit.core.descent import GradObserver
 from probekit.core.fingerprint import Fingerprint, fingerprint
 from probekit.core.inputs import EncodedExample, Example, TruncationPolicy, as_example, encode
 from probekit.core.loading import check_vocab, context_length
+from probekit.core.metrics.segments import segment_sum
 from probekit.core.optimizer import OptimizerName, OptimizerSpec, OptimizerState, Updater
 from probekit.core.params import ParamEntry, select
 from probekit.core.sandbox import WeightSnapshot, preserved
@@ -33,6 +35,15 @@ WatchItem = Example | str | tuple[str, str]
 Listener = Callable[[ProbeResult], None]
 # Default cap on the memory held by undo snapshots.
 UNDO_BUDGET_BYTES = 2 * 1024**3
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Per example: mean target-token NLL, p(target) = Π p(token), all target tokens top-1."""
+
+    loss: tuple[float, ...]
+    prob: tuple[float, ...]
+    correct: tuple[bool, ...]
 
 
 @dataclass(frozen=True)
@@ -213,6 +224,51 @@ class Probe:
             self._trimmed = False
             self.history.clear()
             self._invalidate()
+
+    @contextmanager
+    def checkpoint(self) -> Iterator[None]:
+        """Everything committed inside the block is rolled back on exit, bit-exactly.
+
+        Weights, optimizer state, the undo stack and the history return to what they
+        were on entry — also after an exception or Ctrl-C.
+        """
+        snapshot = WeightSnapshot(self.entries)
+        optimizer_state = self.updater.save_state()
+        commits, trimmed, history = list(self._commits), self._trimmed, len(self.history)
+        try:
+            yield
+        finally:
+            snapshot.restore()
+            self.updater.load_state(optimizer_state)
+            self._commits, self._trimmed = commits, trimmed
+            del self.history[history:]
+            self._invalidate()
+
+    def evaluate(self, examples: Iterable[WatchItem]) -> Evaluation:
+        """Loss, p(target) and top-1 correctness of each example at the current weights."""
+        encoded = [self._encode(as_example(e), require_target=True) for e in examples]
+        if not encoded:
+            return Evaluation((), (), ())
+        batch = batching.make_batch(encoded, self._pad_id(), self.entries[0].param.device)
+        with preserved(self.model, self.entries), torch.no_grad():
+            out = batching.forward(self.model, batch)
+        nll = batching.target_nll(out, batch).double()
+        hits = (out.logits.argmax(-1) == batch.targets).double()
+        counts = batch.read_counts
+        total = segment_sum(nll, counts)
+        return Evaluation(
+            loss=tuple((total / torch.tensor(counts, dtype=total.dtype)).tolist()),
+            prob=tuple(torch.exp(-total).tolist()),
+            correct=tuple(
+                bool(h == c)
+                for h, c in zip(segment_sum(hits, counts).tolist(), counts, strict=True)
+            ),
+        )
+
+    def watch_outputs(self) -> Watched:
+        """The watch set's outputs at the current weights (cached while they are unchanged)."""
+        with self._exclusive():
+            return self._baseline()
 
     @property
     def committed(self) -> tuple[ProbeResult, ...]:
