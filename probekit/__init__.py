@@ -23,6 +23,10 @@ _LAZY: dict[str, str] = {
     "Probe": "probekit.session.probe",
     "ProbeResult": "probekit.results.probe",
     "Trajectory": "probekit.results.trajectory",
+    "attribute": "probekit.core.attribution",
+    "token_grad": "probekit.core.attribution",
+    "TokenAttribution": "probekit.results.attribution",
+    "AttributionShift": "probekit.results.attribution",
     "race": "probekit.session.race",
     "dataset_map": "probekit.session.dataset_map",
     "isolated_map": "probekit.session.dataset_map",
@@ -44,6 +48,7 @@ _LAZY: dict[str, str] = {
 __all__ = [*sorted(_LAZY), "__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from probekit.core.attribution import attribute, token_grad
     from probekit.core.fingerprint import Fingerprint, fingerprint
     from probekit.core.inputs import Example
     from probekit.core.loading import ModelPair, load, load_demo
@@ -57,6 +62,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         UnsupportedModelError,
         VocabMismatchError,
     )
+    from probekit.results.attribution import AttributionShift, TokenAttribution
     from probekit.results.dataset_map import DatasetMap, IsolatedMap
     from probekit.results.probe import ProbeResult
     from probekit.results.race import RaceResult

@@ -105,7 +105,7 @@ def _real_tokens(hidden_states: tuple[torch.Tensor, ...], batch: Batch) -> tuple
 
 def read_mask(model: Any, batch: Batch) -> torch.Tensor | None:
     """A (B, T) boolean mask of the read positions, if the model can take ``logits_to_keep``."""
-    if not _accepts_logits_to_keep(model):
+    if not accepts_logits_to_keep(model):
         return None
     keep = torch.zeros_like(batch.attention_mask, dtype=torch.bool)
     keep[batch.read_rows, batch.read_cols] = True
@@ -115,7 +115,7 @@ def read_mask(model: Any, batch: Batch) -> torch.Tensor | None:
 _LOGITS_TO_KEEP: dict[type, bool] = {}
 
 
-def _accepts_logits_to_keep(model: Any) -> bool:
+def accepts_logits_to_keep(model: Any) -> bool:
     cls = type(model)
     if cls not in _LOGITS_TO_KEEP:
         try:
