@@ -19,10 +19,10 @@ import torch
 
 from probekit.core import batch as batching
 from probekit.core.descent import GradObserver
+from probekit.core.evaluation import Evaluation, evaluate
 from probekit.core.fingerprint import Fingerprint, fingerprint
 from probekit.core.inputs import EncodedExample, Example, TruncationPolicy, as_example, encode
 from probekit.core.loading import check_vocab, context_length
-from probekit.core.metrics.segments import segment_sum
 from probekit.core.optimizer import OptimizerName, OptimizerSpec, OptimizerState, Updater
 from probekit.core.params import ParamEntry, select
 from probekit.core.sandbox import WeightSnapshot, preserved
@@ -35,15 +35,6 @@ WatchItem = Example | str | tuple[str, str]
 Listener = Callable[[ProbeResult], None]
 # Default cap on the memory held by undo snapshots.
 UNDO_BUDGET_BYTES = 2 * 1024**3
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """Per example: mean target-token NLL, p(target) = Π p(token), all target tokens top-1."""
-
-    loss: tuple[float, ...]
-    prob: tuple[float, ...]
-    correct: tuple[bool, ...]
 
 
 @dataclass(frozen=True)
@@ -247,23 +238,7 @@ class Probe:
     def evaluate(self, examples: Iterable[WatchItem]) -> Evaluation:
         """Loss, p(target) and top-1 correctness of each example at the current weights."""
         encoded = [self._encode(as_example(e), require_target=True) for e in examples]
-        if not encoded:
-            return Evaluation((), (), ())
-        batch = batching.make_batch(encoded, self._pad_id(), self.entries[0].param.device)
-        with preserved(self.model, self.entries), torch.no_grad():
-            out = batching.forward(self.model, batch)
-        nll = batching.target_nll(out, batch).double()
-        hits = (out.logits.argmax(-1) == batch.targets).double()
-        counts = batch.read_counts
-        total = segment_sum(nll, counts)
-        return Evaluation(
-            loss=tuple((total / torch.tensor(counts, dtype=total.dtype)).tolist()),
-            prob=tuple(torch.exp(-total).tolist()),
-            correct=tuple(
-                bool(h == c)
-                for h, c in zip(segment_sum(hits, counts).tolist(), counts, strict=True)
-            ),
-        )
+        return evaluate(self.model, self.entries, encoded, self._pad_id())
 
     def watch_outputs(self) -> Watched:
         """The watch set's outputs at the current weights (cached while they are unchanged)."""
@@ -379,10 +354,14 @@ class Probe:
     def _param_versions(self) -> tuple[int, ...]:
         return tuple(p._version for p in self.model.parameters())
 
-    def _exclusive(self) -> Any:
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
         if not self._lock.acquire(blocking=False):
             raise StateError("a probe step is already running; wait for it to finish")
-        return _Release(self._lock)
+        try:
+            yield
+        finally:
+            self._lock.release()
 
     def _notify(self, result: ProbeResult) -> None:
         for listener in list(self._listeners):
@@ -410,17 +389,6 @@ class Probe:
                 "them in place and they may affect the results",
                 stacklevel=3,
             )
-
-
-class _Release:
-    def __init__(self, lock: threading.Lock) -> None:
-        self.lock = lock
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        self.lock.release()
 
 
 def _user_hook(hook: object) -> bool:
