@@ -3,5 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-venv="${VIRTUAL_ENV:-${PROBEKIT_VENV:-.venv}}"
+venv="$(cd "${VIRTUAL_ENV:-${PROBEKIT_VENV:-.venv}}" && pwd)"
 exec "$venv/bin/probekit" demo "$@"

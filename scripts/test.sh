@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-venv="${VIRTUAL_ENV:-${PROBEKIT_VENV:-.venv}}"
+venv="$(cd "${VIRTUAL_ENV:-${PROBEKIT_VENV:-.venv}}" && pwd)"
 export PATH="$venv/bin:$PATH"
 echo "== ruff"; ruff check probekit tests scripts bench
 echo "== ruff format"; ruff format --check probekit tests scripts bench

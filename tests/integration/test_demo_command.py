@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -32,12 +33,14 @@ def test_demo_command_writes_a_report(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_quickstart_notebook_executes(tmp_path):
+def test_quickstart_notebook_executes(tmp_path, monkeypatch):
+    # The kernel is started from tmp_path with this interpreter; a relative sys.executable
+    # (an interpreter found through a relative PATH entry) would not resolve from there.
+    monkeypatch.setattr(sys, "executable", os.path.abspath(sys.executable))
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     nb = nbformat.read(ROOT / "notebooks" / "quickstart.ipynb", as_version=4)
-    env = {"HF_HUB_OFFLINE": "1"}
-    os.environ.update(env)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     client = nbclient.NotebookClient(
         nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
     )
