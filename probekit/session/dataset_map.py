@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import itertools
 import math
+import random
 import statistics
+import warnings
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
+import torch
+
+from probekit.core import isolated
 from probekit.core.inputs import Example, as_example
 from probekit.errors import InputError
-from probekit.results.dataset_map import DatasetMap, IsolatedMap, IsolatedRow, MapRow
+from probekit.results.dataset_map import DatasetMap, IsolatedMap, IsolatedRow, MapRow, Residual
 
 if TYPE_CHECKING:
     from probekit.session.probe import Probe, WatchItem
@@ -44,12 +49,107 @@ def dataset_map(probe: Probe, examples: Iterable[WatchItem], passes: int = 3) ->
     return DatasetMap(passes, rows, tuple(probs))
 
 
-def isolated_map(probe: Probe, examples: Iterable[WatchItem]) -> IsolatedMap:
-    """Every example probed alone from the current weights (nothing is committed)."""
-    rows = []
-    for example in (as_example(e) for e in examples):
+IsolatedMethod = Literal["exact", "first_order", "loop"]
+
+
+def isolated_map(
+    probe: Probe,
+    examples: Iterable[WatchItem],
+    *,
+    method: IsolatedMethod = "exact",
+    chunk_size: int | None = None,
+    sample: int = 8,
+    seed: int = 0,
+) -> IsolatedMap:
+    """Every example probed alone from the current weights (nothing is committed).
+
+    ``method="exact"`` computes per-example gradients with ``torch.func`` and evaluates
+    each example's stepped parameters in batched chunks (``chunk_size`` examples per
+    call, sized to free memory when not given); the live weights are never written.
+    ``"first_order"`` predicts Δlog p on the watch items as ∇log p·Δθ instead of
+    evaluating them, and checks the prediction against the exact path on ``sample``
+    examples drawn with ``seed`` (``sample=0`` skips the check). ``"loop"`` takes one
+    isolated probe step per example. A model whose forward cannot run under
+    ``torch.func.vmap`` falls back to the loop with a warning.
+    """
+    items = [as_example(e) for e in examples]
+    if not items:
+        raise InputError("isolated_map needs at least one example")
+    if method not in ("exact", "first_order", "loop"):
+        raise InputError(f"unknown method {method!r}; use 'exact', 'first_order' or 'loop'")
+    if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
+        raise InputError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    if method == "loop":
+        return _loop_map(probe, items)
+    try:
+        return _batched_map(probe, items, method, chunk_size, sample, seed)
+    except RuntimeError as err:
+        if "vmap" not in str(err) and "functorch" not in str(err):
+            raise
+        first_line = str(err).splitlines()[0][:200]
+        warnings.warn(
+            f"the batched isolated map cannot run on this model under torch.func.vmap "
+            f"({first_line}); using one probe step per example instead (same numbers, slower)",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return _loop_map(probe, items)
+
+
+def _batched_map(
+    probe: Probe,
+    items: list[Example],
+    method: IsolatedMethod,
+    chunk_size: int | None,
+    sample: int,
+    seed: int,
+) -> IsolatedMap:
+    encoded = [probe._encode(e, require_target=True) for e in items]
+    with probe.functional(chunk_size) as setup:
+        if method == "exact":
+            numbers = isolated.exact(setup, encoded)
+            residual = None
+        else:
+            numbers = isolated.first_order(setup, encoded)
+            picked = _sample(len(encoded), sample, seed)
+            truth = isolated.exact(setup, [encoded[i] for i in picked]) if picked else None
+            residual = _residual(numbers, truth, picked) if truth is not None else None
+    if method == "exact":
+        drop = numbers.loss_before - numbers.loss_after
+        disturbance = _row_means(numbers.kl)
+    else:
+        drop = numbers.loss_drop_pred
+        disturbance = [math.nan] * len(items)
+    rows = tuple(
+        IsolatedRow(
+            label=_label(example),
+            update_size=float(numbers.update_size[i]),
+            loss_before=float(numbers.loss_before[i]),
+            loss_drop=float(drop[i]),
+            disturbance=float(disturbance[i]),
+        )
+        for i, example in enumerate(items)
+    )
+    return IsolatedMap(
+        rows,
+        method=method,
+        watch_labels=probe.watch_labels,
+        kl=_matrix(numbers.kl),
+        dlogp=_matrix(numbers.dlogp),
+        top1_flip=tuple(tuple(bool(v) for v in row) for row in numbers.top1_flip.tolist()),
+        residual=residual,
+    )
+
+
+def _loop_map(probe: Probe, items: list[Example]) -> IsolatedMap:
+    rows, kl, dlogp, flips = [], [], [], []
+    for example in items:
         r = probe.step(example)
-        kls = [w.kl for w in r.watch if not w.is_example]
+        watch = [w for w in r.watch if not w.is_example]
+        kls = [w.kl for w in watch]
+        kl.append(tuple(kls))
+        dlogp.append(tuple(w.dlogp_target for w in watch))
+        flips.append(tuple(w.top1_flip for w in watch))
         rows.append(
             IsolatedRow(
                 label=_label(example),
@@ -59,7 +159,48 @@ def isolated_map(probe: Probe, examples: Iterable[WatchItem]) -> IsolatedMap:
                 disturbance=statistics.fmean(kls) if kls else math.nan,
             )
         )
-    return IsolatedMap(tuple(rows))
+    return IsolatedMap(
+        tuple(rows), method="loop", watch_labels=probe.watch_labels, kl=tuple(kl),
+        dlogp=tuple(dlogp), top1_flip=tuple(flips),
+    )  # fmt: skip
+
+
+def _sample(n: int, size: int, seed: int) -> list[int]:
+    if size <= 0:
+        return []
+    return sorted(random.Random(seed).sample(range(n), min(size, n)))
+
+
+def _residual(numbers: isolated.Numbers, truth: isolated.Numbers, picked: list[int]) -> Residual:
+    predicted = numbers.dlogp[picked]
+    exact = truth.dlogp
+    finite = torch.isfinite(predicted) & torch.isfinite(exact)
+    diff = (predicted - exact)[finite]
+    drop_pred = numbers.loss_drop_pred[picked]
+    drop_true = truth.loss_before - truth.loss_after
+    return Residual(
+        indices=tuple(picked),
+        predicted=_matrix(predicted),
+        exact=_matrix(exact),
+        max_abs=float(diff.abs().max()) if diff.numel() else math.nan,
+        relative=_relative(diff, exact[finite]),
+        loss_drop_relative=_relative(drop_pred - drop_true, drop_true),
+    )
+
+
+def _relative(diff: torch.Tensor, truth: torch.Tensor) -> float:
+    scale = float(truth.norm())
+    return float(diff.norm()) / scale if scale > 0 else math.nan
+
+
+def _row_means(values: torch.Tensor) -> list[float]:
+    if values.shape[1] == 0:
+        return [math.nan] * values.shape[0]
+    return values.mean(1).tolist()
+
+
+def _matrix(values: torch.Tensor) -> tuple[tuple[float, ...], ...]:
+    return tuple(tuple(row) for row in values.tolist())
 
 
 def _label(example: Example) -> str:

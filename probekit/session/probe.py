@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from probekit.core import batch as batching
+from probekit.core import isolated
 from probekit.core.descent import GradObserver
 from probekit.core.evaluation import Evaluation, evaluate
 from probekit.core.fingerprint import Fingerprint, fingerprint
@@ -25,6 +26,7 @@ from probekit.core.inputs import EncodedExample, Example, TruncationPolicy, as_e
 from probekit.core.loading import check_vocab, context_length
 from probekit.core.optimizer import OptimizerName, OptimizerSpec, OptimizerState, Updater
 from probekit.core.params import ParamEntry, select
+from probekit.core.per_example import Functional
 from probekit.core.sandbox import WeightSnapshot, preserved
 from probekit.core.step import StepOutcome, StepRequest, Watched, take_step
 from probekit.errors import InputError, StateError
@@ -244,6 +246,32 @@ class Probe:
         """The watch set's outputs at the current weights (cached while they are unchanged)."""
         with self._exclusive():
             return self._baseline()
+
+    @property
+    def watch_labels(self) -> tuple[str, ...]:
+        """The watch items as shown in results and charts, in order."""
+        assert self._watched is not None
+        return self._watched.labels
+
+    @contextmanager
+    def functional(self, chunk_size: int | None = None) -> Iterator[isolated.Setup]:
+        """The model as a pure function of the stepped parameters, for batched isolated work.
+
+        Holds the probe (no step can run meanwhile), puts the model in eval mode with
+        gradients off, and restores everything on exit; the live weights are only read.
+        """
+        assert self._watched is not None
+        with self._exclusive(), preserved(self.model, self.entries), torch.no_grad():
+            yield isolated.Setup(
+                fn=Functional(self.model, self.entries),
+                entries=self.entries,
+                spec=self.spec,
+                state=self.updater.save_state(),
+                steps=self.steps,
+                watch=self._watched.items,
+                pad_id=self._pad_id(),
+                chunk_size=chunk_size,
+            )
 
     @property
     def committed(self) -> tuple[ProbeResult, ...]:

@@ -118,11 +118,11 @@ def test_dataset_map_equals_a_naive_loop(tiny_gpt2):
     assert list(result.to_frame().columns)[:3] == ["label", "confidence", "variability"]
 
 
-def test_isolated_map_matches_single_probes(tiny_gpt2):
+def test_isolated_map_loop_matches_single_probes(tiny_gpt2):
     model, tok = tiny_gpt2
     probe = pk.Probe(model, tok, lr=0.05, watch=WATCH)
     start = probe.fingerprint()
-    result = pk.isolated_map(probe, EXAMPLES)
+    result = pk.isolated_map(probe, EXAMPLES, method="loop")
     assert probe.fingerprint().differences(start) == []
     for ex, row in zip(EXAMPLES, result.rows, strict=True):
         r = pk.Probe(model, tok, lr=0.05, watch=WATCH).step(ex)

@@ -1,0 +1,125 @@
+"""The model as a pure function of its selected parameters, for per-example work with torch.func.
+
+``vmap(grad(...))`` over :func:`torch.func.functional_call` gives every example its
+own gradient in one batched call, and ``vmap`` over stacked parameters evaluates a
+chunk of differently-stepped models at once — the live weights are never written.
+
+Examples are right-padded to a common width. Causal attention never looks right, so
+a real token's computation does not depend on the padding after it: the forward is
+called with an all-ones attention mask and explicit position ids, which keeps it free
+of the data-dependent branches that ``vmap`` cannot trace. Attention runs on SDPA's
+math backend, whose operations all have batching rules (the fused CPU kernels fall
+back to a slow per-example loop under ``vmap``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch.func import functional_call, grad_and_value, vmap
+from torch.nn.attention import SDPBackend, sdpa_kernel
+
+from probekit.core.inputs import EncodedExample
+from probekit.core.params import ParamEntry
+
+Params = dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Stacked:
+    """Examples right-padded to one width, with what to read at each position."""
+
+    ids: torch.Tensor  # (N, T) token ids, pad after the real tokens
+    targets: torch.Tensor  # (N, T) token predicted at each position, -1 where none is read
+    counts: torch.Tensor  # (N,) target tokens per example (float32)
+
+    @property
+    def size(self) -> int:
+        return int(self.ids.shape[0])
+
+
+def stack(
+    items: Sequence[EncodedExample], pad_id: int, device: torch.device, width: int | None = None
+) -> Stacked:
+    """Stack examples that have targets (every read position predicts a target token)."""
+    width = width or max(len(e.input_ids) for e in items)
+    ids = torch.full((len(items), width), pad_id, dtype=torch.long)
+    targets = torch.full((len(items), width), -1, dtype=torch.long)
+    for row, e in enumerate(items):
+        ids[row, : len(e.input_ids)] = torch.tensor(e.input_ids)
+        targets[row, list(e.target_positions)] = torch.tensor(e.target_ids)
+    counts = (targets >= 0).sum(1).float()
+    return Stacked(ids.to(device), targets.to(device), counts.to(device))
+
+
+class Functional:
+    """Forward passes of ``model`` with its ``entries`` replaced by given tensors."""
+
+    def __init__(self, model: Any, entries: Sequence[ParamEntry]) -> None:
+        self.model = model
+        self.names = [e.name for e in entries]
+        self.base: Params = {e.name: e.param.detach() for e in entries}
+
+    def logits(self, params: Params, ids: torch.Tensor) -> torch.Tensor:
+        """Logits (B, T, V) in float32 for ids (B, T) at ``params``."""
+        batch, width = ids.shape
+        with sdpa_kernel([SDPBackend.MATH]):  # the fused kernels have no vmap batching rule
+            out = self._call(params, ids, batch, width)
+        return out.logits.float()
+
+    def _call(self, params: Params, ids: torch.Tensor, batch: int, width: int) -> Any:
+        return functional_call(
+            self.model,
+            params,
+            args=(),
+            kwargs={
+                "input_ids": ids,
+                "attention_mask": torch.ones((batch, width), dtype=torch.long, device=ids.device),
+                "position_ids": torch.arange(width, device=ids.device).expand(batch, width),
+                "use_cache": False,
+            },
+        )
+
+    def loss(self, params: Params, ids: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Mean target-token NLL of one example (ids, targets: (T,))."""
+        logp = torch.log_softmax(self.logits(params, ids[None])[0], dim=-1)
+        read = targets >= 0
+        nll = -logp.gather(1, targets.clamp(min=0)[:, None]).squeeze(1)
+        return torch.where(read, nll, torch.zeros_like(nll)).sum() / read.sum()
+
+    def target_logp(self, params: Params, ids: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """log p(target) of one example, summed over its target tokens."""
+        return -self.loss(params, ids, targets) * (targets >= 0).sum()
+
+    def grads(
+        self, params: Params, chunk: Stacked, stacked_params: bool
+    ) -> tuple[Params, torch.Tensor]:
+        """Per-example gradients of the mean NLL (stacked), and each example's loss."""
+        in_dims = (0 if stacked_params else None, 0, 0)
+        g, loss = vmap(grad_and_value(self.loss), in_dims=in_dims)(params, chunk.ids, chunk.targets)
+        return g, loss
+
+    def logp_grads(self, chunk: Stacked) -> Params:
+        """Per-example gradients of log p(target) (summed over target tokens) at the base."""
+        g, _ = vmap(grad_and_value(self.target_logp), in_dims=(None, 0, 0))(
+            self.base, chunk.ids, chunk.targets
+        )
+        return g
+
+    def stepped_logits(
+        self, params: Params, chunk_ids: torch.Tensor, shared_ids: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Logits of each example's own row, then the shared rows, at that example's params.
+
+        ``params`` and ``chunk_ids`` (C, T) are stacked; ``shared_ids`` (S, T) is the same
+        for every example. Returns (C, 1 + S, T, V).
+        """
+
+        def one(p: Params, ids: torch.Tensor) -> torch.Tensor:
+            rows = ids[None] if shared_ids is None else torch.cat([ids[None], shared_ids])
+            return self.logits(p, rows)
+
+        return vmap(one)(params, chunk_ids)
