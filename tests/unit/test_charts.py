@@ -47,3 +47,22 @@ def test_frame_columns_are_stable(result):
     assert set(frame["scope"]) == {"example", "total", "layer", "tensor", "watch"}
     assert frame["value"].dtype.kind == "f"
     assert isinstance(pd.concat([frame, frame]), pd.DataFrame)
+
+
+def test_dynamics_builders_read_isolated_maps_and_streams(tiny_gpt2):
+    model, tok = tiny_gpt2
+    probe = pk.Probe(
+        model, tok, lr=0.05, watch=["the cat says", pk.Example("bob lives in", " rome")]
+    )
+    examples = [pk.Example(t, " woof") for t in HOSTILE]
+    frame = pk.isolated_map(probe, examples).to_frame().assign(group="hostile")
+    spec = charts.update_vs_disturbance(frame, color="group").to_dict()
+    rows = spec["datasets"][spec["data"]["name"]]
+    assert [r["label"] for r in rows] == [r for r in frame.label if r], "labels kept verbatim"
+    assert spec["encoding"]["x"]["scale"]["type"] == "log"
+    with probe.checkpoint():
+        trajectory = probe.run(examples, progress=False)
+    spec = charts.stream(trajectory.to_frame(), metric="path_length").to_dict()
+    rows = spec["datasets"][spec["data"]["name"]]
+    assert [r["value"] for r in rows] == pytest.approx([s.path_length for s in trajectory.stream])
+    assert {r["label"] for r in rows} == {e.prompt + e.target for e in examples}

@@ -289,3 +289,15 @@ def test_factors_that_miss_a_use_are_caught(tiny_gpt2, monkeypatch):
         ex = stack(encoded, 0, torch.device("cpu"))
         with pytest.raises(ghost.Unsupported, match="do not reproduce"):
             ghost.factors(model, setup.entries, ex.ids, isolated._mean_nll(ex.targets), verify=True)
+
+
+@pytest.mark.parametrize("method", ["exact", "first_order"])
+def test_watch_order_does_not_change_the_rows(tiny_gpt2, method):
+    model, tok = tiny_gpt2
+    a = pk.isolated_map(pk.Probe(model, tok, lr=0.05, watch=WATCH), EXAMPLES, method=method)
+    b = pk.isolated_map(pk.Probe(model, tok, lr=0.05, watch=WATCH[::-1]), EXAMPLES, method=method)
+    for x, y in zip(a.rows, b.rows, strict=True):
+        assert x.update_size == pytest.approx(y.update_size, rel=1e-6)
+        assert x.loss_drop == pytest.approx(y.loss_drop, rel=1e-6)
+        assert x.disturbance == pytest.approx(y.disturbance, rel=1e-6, nan_ok=True)
+    _matrix_close(a.dlogp, [row[::-1] for row in b.dlogp], atol=1e-7)
