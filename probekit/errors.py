@@ -38,3 +38,7 @@ class NonFiniteError(ProbekitError):
 
 class StateError(ProbekitError):
     """An operation does not fit the current state (nothing to undo, a probe already running, …)."""
+
+
+class OutOfMemoryError(ProbekitError, MemoryError):
+    """The device ran out of memory, also after a retry with a smaller batch; model unchanged."""

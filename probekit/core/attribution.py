@@ -22,6 +22,7 @@ train/eval flags, ``requires_grad``, ``.grad``, hooks and the RNG are as before.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -32,7 +33,7 @@ from probekit.core.inputs import EncodedExample, Example, encode
 from probekit.core.loading import context_length
 from probekit.core.params import ParamEntry
 from probekit.core.sandbox import preserved
-from probekit.errors import InputError
+from probekit.errors import InputError, OutOfMemoryError
 from probekit.results.attribution import TokenAttribution
 
 Method = Literal["ig", "grad_x_input", "ablation"]
@@ -57,14 +58,19 @@ def attribute(
     """Attribute ``log p(target | prompt)`` to the input tokens (see the module docstring).
 
     ``internal_batch_size=None`` picks a batch of interpolation steps that fits: 16 on
-    the CPU, and on a GPU as many as a quarter of the free memory holds.
+    the CPU, and on a GPU as many as a quarter of the free memory holds. If the GPU still
+    runs out of memory, the memory is released and integrated gradients are retried once
+    with half the batch; after that :class:`~probekit.errors.OutOfMemoryError` says what
+    to change. The model is unchanged either way.
     """
     _check_options(method, baseline, n_steps, internal_batch_size)
     enc = _encode(model, tokenizer, prompt, target)
     with preserved(model, _entries(model)):
         if method == "ig":
             batch = internal_batch_size or auto_batch_size(model, len(enc.input_ids), n_steps)
-            rows, deltas = _ig(model, tokenizer, enc, baseline, n_steps, batch)
+            rows, deltas = _with_memory_retry(
+                lambda b: _ig(model, tokenizer, enc, baseline, n_steps, b), batch
+            )
         elif method == "grad_x_input":
             rows, deltas = _gradient_rows(model, enc, "grad_x_input")
         else:
@@ -101,6 +107,33 @@ def auto_batch_size(model: Any, n_tokens: int, n_steps: int) -> int:
     # activations kept for backward (~32 floats of width per token and layer) + one logit row
     per_step = 4 * (32 * n_tokens * width * layers + 2 * vocab)
     return max(1, min(n_steps, free // 4 // per_step))
+
+
+def _with_memory_retry(run: Callable[[int], Rows], batch: int) -> Rows:
+    """``run(batch)``; on CUDA out-of-memory, free memory and retry once with half the batch."""
+    try:
+        return run(batch)
+    except torch.cuda.OutOfMemoryError:
+        pass  # outside the handler, the failed attempt's frames and tensors can be freed
+    _release_memory()
+    smaller = max(1, batch // 2)
+    try:
+        return run(smaller)
+    except torch.cuda.OutOfMemoryError:
+        pass
+    _release_memory()
+    raise OutOfMemoryError(
+        f"the GPU ran out of memory for integrated gradients, also with internal_batch_size="
+        f"{smaller} (first tried {batch}); pass a smaller internal_batch_size (1 is the "
+        "least memory), fewer n_steps, a shorter prompt, or move the model to the CPU "
+        "with model.to('cpu'). The model is unchanged."
+    )
+
+
+def _release_memory() -> None:
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def _check_options(method: str, baseline: str, n_steps: int, batch: int | None) -> None:

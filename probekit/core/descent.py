@@ -8,7 +8,8 @@ pass that writes it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +38,7 @@ class Descent:
     influence: list[float] | None = None
     decay: list[float] | None = None
     stats: torch.Tensor | None = None
+    token_grad: list[float] | None = None
 
 
 def descend(
@@ -48,14 +50,20 @@ def descend(
     steps: int,
     influence_batch: Batch | None,
     grad_observer: GradObserver | None = None,
+    token_grad: bool = False,
 ) -> Descent:
-    """Run ``steps`` rounds; stops before any update when the loss is not finite."""
+    """Run ``steps`` rounds; stops before any update when the loss is not finite.
+
+    ``token_grad`` also reads ‖∂L/∂eᵢ‖ per input token from the first round's backward
+    (eᵢ the input embedding output), at no extra pass.
+    """
     params = [e.param for e in entries]
     fused = updater.plain_sgd and steps == 1
     result: Descent | None = None
     decay = [0.0] * len(params)
     for k in range(steps):
-        out = batching.forward(model, ex_batch)
+        with _embedding_grad(model, token_grad and k == 0) as embedded:
+            out = batching.forward(model, ex_batch)
         nll = batching.target_nll(out, ex_batch)
         loss = nll.mean()
         if k == 0:
@@ -67,6 +75,10 @@ def descend(
         loss.backward()
         assert result is not None
         if k == 0:
+            if embedded:
+                grad = embedded[0].grad
+                norms = grad[0].norm(dim=-1) if grad is not None else None
+                result.token_grad = None if norms is None else norms.double().tolist()
             result.grad_sq = None if fused else _grad_sq(params)
             if grad_observer is not None:
                 grad_observer([p.grad for p in params])
@@ -80,6 +92,28 @@ def descend(
     assert result is not None
     result.decay = decay
     return result
+
+
+@contextmanager
+def _embedding_grad(model: Any, active: bool) -> Iterator[list[torch.Tensor]]:
+    """Keep the input embedding output of the forward run inside, with its gradient."""
+    captured: list[torch.Tensor] = []
+    if not active:
+        yield captured
+        return
+
+    def keep(module: torch.nn.Module, args: Any, output: torch.Tensor) -> torch.Tensor:
+        if not output.requires_grad:  # the embedding is not stepped: make it a leaf
+            output = output.detach().requires_grad_(True)
+        output.retain_grad()
+        captured.append(output)
+        return output
+
+    handle = model.get_input_embeddings().register_forward_hook(keep)
+    try:
+        yield captured
+    finally:
+        handle.remove()
 
 
 def _grad_sq(params: list[torch.nn.Parameter]) -> list[float]:

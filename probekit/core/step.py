@@ -46,6 +46,7 @@ class StepRequest:
     influence: bool
     linearize: bool = False
     grad_observer: GradObserver | None = None
+    token_grad: bool = False
 
 
 @dataclass
@@ -64,6 +65,7 @@ class StepOutcome:
     snapshot: WeightSnapshot | None = None
     optimizer_state: OptimizerState | None = None
     after_watch: Outputs | None = None
+    token_grad: list[float] | None = None
 
 
 def take_step(
@@ -119,7 +121,7 @@ def _step_and_measure(
     influence_batch = watched.batch if request.influence else None
     done = descend(
         model, entries, updater, ex_batch, snapshot, request.steps, influence_batch,
-        request.grad_observer,
+        request.grad_observer, request.token_grad,
     )  # fmt: skip
     if not done.finite:
         return _failed("nonfinite_loss", done, [])
@@ -162,6 +164,7 @@ def _step_and_measure(
         self_influence=updater.spec.lr * sum(t.grad_sq for t in tensors),
         notes=_notes(updater, tensors),
         after_watch=batching.detach(after_watch) if after_watch is not None else None,
+        token_grad=done.token_grad[:-1] if done.token_grad is not None else None,
     )
 
 

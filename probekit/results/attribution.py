@@ -17,6 +17,8 @@ from probekit.errors import InputError
 if TYPE_CHECKING:
     import pandas as pd
 
+    from probekit.results.probe import ProbeResult
+
 FRAME_COLUMNS = ("target_position", "target_token", "position", "token", "score", "method")
 SEQUENCE_POSITION = -1
 SEQUENCE_LABEL = "(sequence)"
@@ -68,10 +70,14 @@ class TokenAttribution:
 
 @dataclass(frozen=True)
 class AttributionShift:
-    """The same attribution taken before and after a probe step, and how far it moved."""
+    """The same attribution taken before and after a probe step, and how far it moved.
+
+    ``step`` is the probe step taken in between, when the shift came from a probe.
+    """
 
     before: TokenAttribution
     after: TokenAttribution
+    step: ProbeResult | None = None
 
     def __post_init__(self) -> None:
         if len(self.before.sequence) != len(self.after.sequence):

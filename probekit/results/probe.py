@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
+    from probekit.results.attribution import TokenAttribution
+
 FRAME_COLUMNS = ("step", "metric", "scope", "label", "layer", "value")
 DELTA_METRICS = ("delta_l2", "delta_rel", "delta_l1", "delta_linf", "frac_changed", "lost_updates")
 WATCH_METRICS = ("kl", "dlogp_target", "top1_flip", "logit_l2")
@@ -117,10 +119,29 @@ class ProbeResult:
     watch: tuple[WatchRow, ...]
     self_influence: float = math.nan
     notes: tuple[str, ...] = field(default_factory=tuple)
+    input_tokens: tuple[str, ...] = ()  # prompt + target[:-1], when token_grad was asked for
+    token_grad: tuple[float, ...] = ()  # ‖∂L/∂eᵢ‖ per input token, from the step's backward
 
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+    def token_attribution(self) -> TokenAttribution | None:
+        """``token_grad`` as a :class:`TokenAttribution` (its sequence row), if it was taken."""
+        if not self.token_grad:
+            return None
+        from probekit.results.attribution import TokenAttribution
+
+        return TokenAttribution(
+            method="token_grad",
+            prompt=self.prompt,
+            target=self.target,
+            input_tokens=self.input_tokens,
+            target_tokens=(),
+            scores=(),
+            sequence=self.token_grad,
+            convergence_delta=(),
+        )
 
     @property
     def total(self) -> DeltaSummary:

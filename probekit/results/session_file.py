@@ -99,6 +99,8 @@ def _result(raw: dict[str, Any]) -> ProbeResult:
         data[key] = tuple(_float(v) for v in raw[key])
     for key in ("target_tokens", "notes"):
         data[key] = tuple(str(v) for v in raw[key])
+    data["input_tokens"] = tuple(str(v) for v in raw.get("input_tokens", ()))
+    data["token_grad"] = tuple(_float(v) for v in raw.get("token_grad", ()))
     return ProbeResult(**data)
 
 

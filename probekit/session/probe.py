@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -17,8 +18,9 @@ from typing import Any
 
 import torch
 
+from probekit.core import attribution, isolated
 from probekit.core import batch as batching
-from probekit.core import isolated
+from probekit.core.attribution import Method
 from probekit.core.descent import GradObserver
 from probekit.core.evaluation import Evaluation, evaluate
 from probekit.core.fingerprint import Fingerprint, fingerprint
@@ -30,6 +32,7 @@ from probekit.core.per_example import Functional
 from probekit.core.sandbox import WeightSnapshot, preserved
 from probekit.core.step import StepOutcome, StepRequest, Watched, take_step
 from probekit.errors import InputError, StateError
+from probekit.results.attribution import AttributionShift, TokenAttribution
 from probekit.results.probe import ProbeResult
 from probekit.results.trajectory import Trajectory
 
@@ -56,7 +59,8 @@ class Probe:
     prompts (or ``Example``s with targets) whose predictions are compared before and
     after every step. ``influence=True`` adds TracIn influence on each watch item and
     ``linearize=True`` the JVP-predicted logit change with its residual (both cost
-    extra passes). ``on_result`` is called with every new result.
+    extra passes); ``token_grad=True`` records ‖∂L/∂eᵢ‖ per input token from the step's
+    own backward (free). ``on_result`` is called with every new result.
     """
 
     def __init__(
@@ -75,6 +79,7 @@ class Probe:
         top_k: int = 5,
         influence: bool = False,
         linearize: bool = False,
+        token_grad: bool = False,
         truncation: TruncationPolicy = "left",
         max_undo: int | None = None,
         on_result: Listener | None = None,
@@ -89,6 +94,7 @@ class Probe:
         self.top_k = _positive(top_k, "top_k")
         self.influence = influence
         self.linearize = linearize
+        self.token_grad = token_grad
         self.truncation: TruncationPolicy = truncation
         self.history: list[ProbeResult] = []
         self._commits: list[_Commit] = []
@@ -123,6 +129,7 @@ class Probe:
         steps: int | None = None,
         influence: bool | None = None,
         linearize: bool | None = None,
+        token_grad: bool | None = None,
     ) -> ProbeResult:
         """Take ``steps`` optimizer steps on ``example`` and measure what moved.
 
@@ -137,6 +144,7 @@ class Probe:
             top_k=self.top_k,
             influence=self.influence if influence is None else influence,
             linearize=self.linearize if linearize is None else linearize,
+            token_grad=self.token_grad if token_grad is None else token_grad,
         )
         return self._take(encoded, request)
 
@@ -146,6 +154,7 @@ class Probe:
         request = StepRequest(
             example=encoded, steps=self.steps, commit=True, top_k=self.top_k,
             influence=self.influence, linearize=self.linearize, grad_observer=grad_observer,
+            token_grad=self.token_grad,
         )  # fmt: skip
         return self._take(encoded, request)
 
@@ -237,6 +246,52 @@ class Probe:
             del self.history[history:]
             self._invalidate()
 
+    def attribute(
+        self, prompt: str, target: str, method: Method = "ig", **options: Any
+    ) -> TokenAttribution:
+        """Token attribution of ``target`` after ``prompt`` at the probe's current weights.
+
+        The options are those of :func:`probekit.attribute` (``baseline``, ``n_steps``,
+        ``internal_batch_size``).
+        """
+        with self._exclusive():
+            return attribution.attribute(self.model, self.tokenizer, prompt, target, method,
+                                         **options)  # fmt: skip
+
+    def attribution_shift(
+        self,
+        prompt: str,
+        target: str,
+        example: WatchItem,
+        *,
+        commit: bool = False,
+        method: Method = "ig",
+        **options: Any,
+    ) -> AttributionShift:
+        """How one step on ``example`` changes the attribution of ``target`` after ``prompt``.
+
+        Attributes at the current weights, steps on ``example`` (isolated by default: the
+        step is undone after the second attribution, and recorded in ``history`` as an
+        isolated step; ``commit=True`` keeps it), attributes again. The step's result is
+        ``shift.step``.
+        """
+        before = self.attribute(prompt, target, method, **options)
+        if commit:
+            step = self.step(example, commit=True)
+            after = self.attribute(prompt, target, method, **options) if step.ok else before
+            return AttributionShift(before, after, step)
+        listeners, self._listeners = self._listeners, []  # the rolled-back commit is not news
+        try:
+            with self.checkpoint():
+                step = self.step(example, commit=True)
+                after = self.attribute(prompt, target, method, **options) if step.ok else before
+        finally:
+            self._listeners = listeners
+        step = dataclasses.replace(step, step=len(self.history), committed=False)
+        self.history.append(step)
+        self._notify(step)
+        return AttributionShift(before, after, step)
+
     def evaluate(self, examples: Iterable[WatchItem]) -> Evaluation:
         """Loss, p(target) and top-1 correctness of each example at the current weights."""
         encoded = [self._encode(as_example(e), require_target=True) for e in examples]
@@ -298,6 +353,10 @@ class Probe:
             truncation=self.truncation,
         )
 
+    def _token_text(self, encoded: EncodedExample) -> tuple[str, ...]:
+        """The input tokens a step's ``token_grad`` scores: prompt + target[:-1]."""
+        return tuple(str(self.tokenizer.decode([i])) for i in encoded.input_ids[:-1])
+
     def _pad_id(self) -> int:
         for token_id in (self.tokenizer.pad_token_id, self.tokenizer.eos_token_id, 0):
             if token_id is not None:
@@ -342,6 +401,8 @@ class Probe:
             watch=tuple(outcome.watch),
             self_influence=outcome.self_influence,
             notes=tuple(encoded.notes) + tuple(outcome.notes),
+            input_tokens=self._token_text(encoded) if outcome.token_grad else (),
+            token_grad=tuple(outcome.token_grad or ()),
         )
         self.history.append(result)
         if committed:
