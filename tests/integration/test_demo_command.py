@@ -42,6 +42,9 @@ def _execute(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list
     nbclient = pytest.importorskip("nbclient")
     nb = nbformat.read(ROOT / "notebooks" / name, as_version=4)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # one thread in the kernel, like the test process: two busy processes with a thread pool
+    # each on a small machine slow tiny-model work down by an order of magnitude
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     client = nbclient.NotebookClient(
         nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
     )
