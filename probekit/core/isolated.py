@@ -277,7 +277,7 @@ def _dots(deltas: Params, watch_grads: Params) -> torch.Tensor:
     """(C, W): Σ_tensors Δ_i · G_w, with ``watch_grads`` as (numel, W) per tensor."""
     total = None
     for name, d in deltas.items():
-        part = (d @ watch_grads[name]).double()
+        part = (d.float() @ watch_grads[name]).double()
         total = part if total is None else total + part
     assert total is not None
     return total

@@ -301,3 +301,22 @@ def test_watch_order_does_not_change_the_rows(tiny_gpt2, method):
         assert x.loss_drop == pytest.approx(y.loss_drop, rel=1e-6)
         assert x.disturbance == pytest.approx(y.disturbance, rel=1e-6, nan_ok=True)
     _matrix_close(a.dlogp, [row[::-1] for row in b.dlogp], atol=1e-7)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_half_precision_models(tiny_gpt2, dtype, optimizer, monkeypatch):
+    model, tok = tiny_gpt2
+    model.to(dtype)
+    lr = 0.05 if optimizer == "sgd" else 1e-3
+    probe = pk.Probe(model, tok, optimizer=optimizer, lr=lr, watch=WATCH)
+    exact = pk.isolated_map(probe, EXAMPLES[:3])
+    loop = pk.isolated_map(probe, EXAMPLES[:3], method="loop")
+    for a, b in zip(exact.rows, loop.rows, strict=True):
+        assert a.update_size == pytest.approx(b.update_size, rel=1e-2)
+        assert a.disturbance == pytest.approx(b.disturbance, rel=5e-2, abs=1e-4)
+    if optimizer == "sgd":  # the ghost path copes with half-precision gradients too
+        monkeypatch.setattr(Functional, "grads", lambda *a, **k: pytest.fail("materialised"))
+    fast = pk.isolated_map(probe, EXAMPLES[:3], method="first_order", sample=0)
+    for a, b in zip(fast.rows, exact.rows, strict=True):
+        assert a.update_size == pytest.approx(b.update_size, rel=1e-2)
