@@ -104,8 +104,10 @@ def main() -> None:
     results: dict[str, Any] = {}
     jobs = {
         "naive": lambda: naive_loop(probe, examples),
-        "exact": lambda: pk.isolated_map(probe, examples, method="exact"),
-        "first_order": lambda: pk.isolated_map(probe, examples, method="first_order"),
+        "exact": lambda: pk.isolated_map(probe, examples, method="exact", progress=False),
+        "first_order": lambda: pk.isolated_map(
+            probe, examples, method="first_order", progress=False
+        ),
     }
     for _ in range(args.repeats):
         for name, job in jobs.items():

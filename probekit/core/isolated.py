@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -56,6 +56,7 @@ class Setup:
     watch: Sequence[EncodedExample]
     pad_id: int
     chunk_size: int | None = None
+    progress: Callable[[int], object] | None = None  # told how many examples each chunk did
 
 
 def exact(setup: Setup, examples: Sequence[EncodedExample]) -> Numbers:
@@ -68,6 +69,7 @@ def exact(setup: Setup, examples: Sequence[EncodedExample]) -> Numbers:
         width = _width([examples[i] for i in indices], setup.watch)
         stacked = stack([examples[i] for i in indices], setup.pad_id, device, width)
         parts.append((indices, _exact_chunk(setup, stacked, watch.padded(width, setup.pad_id))))
+        _advance(setup, indices)
     return _cat(parts)
 
 
@@ -119,7 +121,13 @@ def _first_order_ghost(setup: Setup, examples: Sequence[EncodedExample]) -> Numb
             top1_flip=torch.zeros((n, w), dtype=torch.bool),
         )
         parts.append((indices, numbers))
+        _advance(setup, indices)
     return _cat(parts)
+
+
+def _advance(setup: Setup, indices: list[int]) -> None:
+    if setup.progress is not None:
+        setup.progress(len(indices))
 
 
 def _mean_nll(targets: torch.Tensor) -> ghost.Objective:
@@ -173,6 +181,7 @@ def _first_order_materialised(setup: Setup, examples: Sequence[EncodedExample]) 
                 top1_flip=torch.zeros((n, w), dtype=torch.bool),
         )  # fmt: skip
         parts.append((indices, numbers))
+        _advance(setup, indices)
     return _cat(parts)
 
 

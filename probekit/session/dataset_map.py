@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import random
 import statistics
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Literal
 
 import torch
@@ -60,6 +62,7 @@ def isolated_map(
     chunk_size: int | None = None,
     sample: int = 8,
     seed: int = 0,
+    progress: bool | None = None,
 ) -> IsolatedMap:
     """Every example probed alone from the current weights (nothing is committed).
 
@@ -70,7 +73,8 @@ def isolated_map(
     evaluating them, and checks the prediction against the exact path on ``sample``
     examples drawn with ``seed`` (``sample=0`` skips the check). ``"loop"`` takes one
     isolated probe step per example. A model whose forward cannot run under
-    ``torch.func.vmap`` falls back to the loop with a warning.
+    ``torch.func.vmap`` falls back to the loop with a warning. ``progress`` shows a
+    progress bar (by default from 256 examples on).
     """
     items = [as_example(e) for e in examples]
     if not items:
@@ -82,7 +86,7 @@ def isolated_map(
     if method == "loop":
         return _loop_map(probe, items)
     try:
-        return _batched_map(probe, items, method, chunk_size, sample, seed)
+        return _batched_map(probe, items, method, chunk_size, sample, seed, progress)
     except RuntimeError as err:
         if "vmap" not in str(err) and "functorch" not in str(err):
             raise
@@ -103,16 +107,19 @@ def _batched_map(
     chunk_size: int | None,
     sample: int,
     seed: int,
+    progress: bool | None,
 ) -> IsolatedMap:
     encoded = [probe._encode(e, require_target=True) for e in items]
-    with probe.functional(chunk_size) as setup:
+    with probe.functional(chunk_size) as shared, _bar(len(items), progress) as tick:
+        setup = dataclasses.replace(shared, progress=tick)
         if method == "exact":
             numbers = isolated.exact(setup, encoded)
             residual = None
         else:
             numbers = isolated.first_order(setup, encoded)
             picked = _sample(len(encoded), sample, seed)
-            truth = isolated.exact(setup, [encoded[i] for i in picked]) if picked else None
+            check = dataclasses.replace(setup, progress=None)
+            truth = isolated.exact(check, [encoded[i] for i in picked]) if picked else None
             residual = _residual(numbers, truth, picked) if truth is not None else None
     if method == "exact":
         drop = numbers.loss_before - numbers.loss_after
@@ -163,6 +170,18 @@ def _loop_map(probe: Probe, items: list[Example]) -> IsolatedMap:
         tuple(rows), method="loop", watch_labels=probe.watch_labels, kl=tuple(kl),
         dlogp=tuple(dlogp), top1_flip=tuple(flips),
     )  # fmt: skip
+
+
+@contextmanager
+def _bar(total: int, enabled: bool | None) -> Iterator[Callable[[int], object] | None]:
+    """A tqdm bar's ``update`` (notebook-aware), or None when no bar is wanted."""
+    if enabled is False or (enabled is None and total < 256):
+        yield None
+        return
+    from tqdm.auto import tqdm
+
+    with tqdm(total=total, desc="probekit", unit="example") as bar:
+        yield bar.update
 
 
 def _sample(n: int, size: int, seed: int) -> list[int]:

@@ -320,3 +320,31 @@ def test_half_precision_models(tiny_gpt2, dtype, optimizer, monkeypatch):
     fast = pk.isolated_map(probe, EXAMPLES[:3], method="first_order", sample=0)
     for a, b in zip(fast.rows, exact.rows, strict=True):
         assert a.update_size == pytest.approx(b.update_size, rel=1e-2)
+
+
+def test_progress_counts_every_example_once(tiny_gpt2, monkeypatch):
+    import tqdm.auto
+
+    counted = []
+
+    class Bar:
+        def __init__(self, total, **kwargs):
+            counted.append(total)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def update(self, n):
+            counted.append(n)
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Bar)
+    model, tok = tiny_gpt2
+    probe = pk.Probe(model, tok, lr=0.05, watch=WATCH)
+    pk.isolated_map(probe, EXAMPLES, chunk_size=2, progress=True, method="first_order", sample=2)
+    assert counted == [5, 2, 2, 1], "the bar's total, then one update per chunk"
+    counted.clear()
+    pk.isolated_map(probe, EXAMPLES, chunk_size=2)  # few examples: no bar by default
+    assert counted == []
