@@ -25,7 +25,7 @@ from probekit.core.batch import make_batch
 from probekit.core.inputs import EncodedExample
 from probekit.core.optimizer import OptimizerSpec, OptimizerState
 from probekit.core.params import ParamEntry
-from probekit.core.per_example import Functional, Params, Stacked, stack
+from probekit.core.per_example import Functional, Params, Stacked, pad_right, stack
 
 MAX_CHUNK_CPU = 64
 MAX_CHUNK_GPU = 256
@@ -37,7 +37,7 @@ class Numbers:
 
     loss_before: torch.Tensor  # (N,)
     loss_after: torch.Tensor  # (N,) NaN on the first-order path (not evaluated)
-    loss_drop_pred: torch.Tensor  # (N,) first-order loss drop −∇L·Δθ
+    loss_drop_pred: torch.Tensor  # (N,) first-order loss drop −∇L·Δθ; NaN on the exact path
     update_size: torch.Tensor  # (N,) ‖Δθ‖
     kl: torch.Tensor  # (N, W) NaN on the first-order path
     dlogp: torch.Tensor  # (N, W) exact, or predicted on the first-order path
@@ -211,16 +211,13 @@ class _WatchRows:
 
     def padded(self, width: int, pad_id: int) -> _WatchRows:
         """The same rows right-padded to ``width`` tokens (the read positions do not move)."""
-        if self.ids is None or self.ids.shape[1] == width:
+        if self.ids is None:
             return self
-        ids = torch.full((self.ids.shape[0], width), pad_id, dtype=self.ids.dtype,
-                         device=self.ids.device)  # fmt: skip
-        ids[:, : self.ids.shape[1]] = self.ids
-        return dataclasses.replace(self, ids=ids)
+        return dataclasses.replace(self, ids=pad_right(self.ids, width, pad_id))
 
 
 def _exact_chunk(setup: Setup, stacked: Stacked, watch: _WatchRows) -> Numbers:
-    params, loss, first_grads = _descend(setup, stacked)
+    params, loss, _ = _descend(setup, stacked)
     deltas = _deltas(setup.fn.base, params)
     with torch.no_grad():
         logits = setup.fn.stepped_logits(params, stacked.ids, watch.ids)
@@ -232,7 +229,7 @@ def _exact_chunk(setup: Setup, stacked: Stacked, watch: _WatchRows) -> Numbers:
     return Numbers(
         loss_before=loss.double().cpu(),
         loss_after=loss_after.cpu(),
-        loss_drop_pred=-_pairwise(first_grads, deltas),
+        loss_drop_pred=torch.full_like(loss_after, math.nan).cpu(),  # measured, not predicted
         update_size=_norms(deltas),
         kl=kl.cpu(),
         dlogp=dlogp.cpu(),

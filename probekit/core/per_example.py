@@ -22,6 +22,7 @@ import torch
 from torch.func import functional_call, grad_and_value, vmap
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from probekit.core.batch import make_batch
 from probekit.core.inputs import EncodedExample
 from probekit.core.params import ParamEntry
 
@@ -45,14 +46,20 @@ def stack(
     items: Sequence[EncodedExample], pad_id: int, device: torch.device, width: int | None = None
 ) -> Stacked:
     """Stack examples that have targets (every read position predicts a target token)."""
-    width = width or max(len(e.input_ids) for e in items)
-    ids = torch.full((len(items), width), pad_id, dtype=torch.long)
-    targets = torch.full((len(items), width), -1, dtype=torch.long)
-    for row, e in enumerate(items):
-        ids[row, : len(e.input_ids)] = torch.tensor(e.input_ids)
-        targets[row, list(e.target_positions)] = torch.tensor(e.target_ids)
-    counts = (targets >= 0).sum(1).float()
-    return Stacked(ids.to(device), targets.to(device), counts.to(device))
+    batch = make_batch(items, pad_id, device)
+    ids = pad_right(batch.input_ids, width or batch.input_ids.shape[1], pad_id)
+    targets = torch.full_like(ids, -1)
+    targets[batch.read_rows, batch.read_cols] = batch.targets
+    return Stacked(ids, targets, (targets >= 0).sum(1).float())
+
+
+def pad_right(ids: torch.Tensor, width: int, pad_id: int) -> torch.Tensor:
+    """(B, T) ids right-padded to ``width`` columns (the same tensor if already that wide)."""
+    if ids.shape[1] == width:
+        return ids
+    out = torch.full((ids.shape[0], width), pad_id, dtype=ids.dtype, device=ids.device)
+    out[:, : ids.shape[1]] = ids
+    return out
 
 
 class Functional:

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -18,8 +17,8 @@ from typing import Any
 
 import torch
 
-from probekit.core import attribution, isolated
 from probekit.core import batch as batching
+from probekit.core import isolated
 from probekit.core.attribution import Method
 from probekit.core.descent import GradObserver
 from probekit.core.evaluation import Evaluation, evaluate
@@ -254,9 +253,9 @@ class Probe:
         The options are those of :func:`probekit.attribute` (``baseline``, ``n_steps``,
         ``internal_batch_size``).
         """
-        with self._exclusive():
-            return attribution.attribute(self.model, self.tokenizer, prompt, target, method,
-                                         **options)  # fmt: skip
+        from probekit.session.attribution import attribute
+
+        return attribute(self, prompt, target, method, **options)
 
     def attribution_shift(
         self,
@@ -275,22 +274,10 @@ class Probe:
         isolated step; ``commit=True`` keeps it), attributes again. The step's result is
         ``shift.step``.
         """
-        before = self.attribute(prompt, target, method, **options)
-        if commit:
-            step = self.step(example, commit=True)
-            after = self.attribute(prompt, target, method, **options) if step.ok else before
-            return AttributionShift(before, after, step)
-        listeners, self._listeners = self._listeners, []  # the rolled-back commit is not news
-        try:
-            with self.checkpoint():
-                step = self.step(example, commit=True)
-                after = self.attribute(prompt, target, method, **options) if step.ok else before
-        finally:
-            self._listeners = listeners
-        step = dataclasses.replace(step, step=len(self.history), committed=False)
-        self.history.append(step)
-        self._notify(step)
-        return AttributionShift(before, after, step)
+        from probekit.session.attribution import attribution_shift
+
+        return attribution_shift(self, prompt, target, example, commit=commit, method=method,
+                                 **options)  # fmt: skip
 
     def evaluate(self, examples: Iterable[WatchItem]) -> Evaluation:
         """Loss, p(target) and top-1 correctness of each example at the current weights."""
