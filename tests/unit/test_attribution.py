@@ -84,7 +84,8 @@ def test_ig_completeness_and_delta_shrinks(name, request):
         gap = sum(result.scores[0]) - (f_x - f_b)
         assert abs(gap) == pytest.approx(abs(result.convergence_delta[0]), abs=1e-5)
     assert abs(fine.convergence_delta[0]) < abs(coarse.convergence_delta[0])
-    assert abs(fine.sequence_delta) < abs(coarse.sequence_delta)
+    # below ~1e-6 both deltas are float32 rounding noise, not integration error
+    assert abs(fine.sequence_delta) < max(abs(coarse.sequence_delta), 1e-6)
 
 
 def test_ig_zeros_baseline_is_integrated_gradients_on_embeddings(tiny_gpt2):
