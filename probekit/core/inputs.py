@@ -8,6 +8,7 @@ strings typed by the user are treated as plain text.
 
 from __future__ import annotations
 
+import unicodedata
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -33,6 +34,21 @@ class Example:
             raise InputError(f"prompt must be a string, got {type(self.prompt).__name__}")
         if self.target is not None and not isinstance(self.target, str):
             raise InputError(f"target must be a string or None, got {type(self.target).__name__}")
+        _check_text(self.prompt, "prompt")
+        if self.target is not None:
+            _check_text(self.target, "target")
+
+
+def _check_text(text: str, what: str) -> None:
+    """Refuse strings that are not valid Unicode text (a lone surrogate cannot be tokenised)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError(
+            f"{what} contains {text[exc.start]!r} at character {exc.start}, half of a UTF-16 "
+            "surrogate pair, which is not valid text; remove it or decode the source text "
+            "properly (e.g. bytes.decode('utf-8'))"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -97,7 +113,8 @@ def encode(
     _check_ids(prompt_ids + target_ids, vocab_size)
     prompt_ids, dropped = _fit_context(prompt_ids, target_ids, max_length, truncation, tokenizer)
     tokens = tuple(tokenizer.convert_ids_to_tokens(list(target_ids)))
-    notes = _boundary_notes(tokenizer, example, target_ids)
+    notes = _prompt_notes(tokenizer, example, prompt_ids)
+    notes += _boundary_notes(tokenizer, example, target_ids)
     if dropped:
         notes += (f"prompt truncated from the left by {dropped} tokens to fit {max_length}",)
     for note in notes:
@@ -166,6 +183,33 @@ def _fit_context(
             f"shorten the prompt (the target alone is {len(target_ids)} tokens)"
         )
     return head + body[overflow:], overflow
+
+
+def _prompt_notes(
+    tokenizer: Any, example: Example, prompt_ids: tuple[int, ...]
+) -> tuple[str, ...]:
+    """A warning when the prompt's tokens do not read back as the prompt (words dropped).
+
+    Whitespace, letter case and Unicode compatibility forms are compared loosely
+    (tokenizers normalise them on purpose); special tokens the tokenizer adds, and the
+    unknown token standing in for text it cannot represent, do not read back as text.
+    """
+    decoded = tokenizer.decode(list(prompt_ids), skip_special_tokens=True)
+    if _loose(decoded) == _loose(example.prompt):
+        return ()
+    return (
+        f"prompt {_short(example.prompt)} is tokenised as {len(prompt_ids)} tokens that read back "
+        f"as {_short(decoded)}: the tokenizer dropped or replaced part of it (words outside its "
+        "vocabulary?); the model is probed on those tokens",
+    )
+
+
+def _loose(text: str) -> str:
+    return "".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return repr(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
 def _boundary_notes(
