@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import unicodedata
 import warnings
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -85,6 +87,35 @@ def as_example(item: Example | str | tuple[str, str]) -> Example:
         f"cannot use {item!r} as an example: pass pk.Example(prompt, target), a prompt string "
         "or a (prompt, target) tuple"
     )
+
+
+def as_watch(
+    items: Iterable[Example | str | tuple[str, str]] | Example | str,
+) -> tuple[Example, ...]:
+    """A watch set from a list of items, or from one prompt string or one :class:`Example`.
+
+    A plain string is one prompt (never its characters); an item that appears twice is
+    measured twice, with a warning.
+    """
+    if isinstance(items, Example | str):
+        return (as_example(items),)
+    if not isinstance(items, Iterable):
+        raise InputError(
+            f"watch must be a list of prompts or pk.Example(prompt, target)s, got {items!r}"
+        )
+    examples = tuple(as_example(i) for i in items)
+    repeated = [e for e, n in Counter(examples).items() if n > 1]
+    if repeated:
+        shown = ", ".join(
+            repr(e.prompt if e.target is None else (e.prompt, e.target)) for e in repeated[:3]
+        )
+        warnings.warn(
+            f"the watch set holds {shown} more than once; each copy is measured separately "
+            "(labelled #2, #3, …) — remove the repeats unless you meant them",
+            UserWarning,
+            stacklevel=3,
+        )
+    return examples
 
 
 def encode(
@@ -185,9 +216,7 @@ def _fit_context(
     return head + body[overflow:], overflow
 
 
-def _prompt_notes(
-    tokenizer: Any, example: Example, prompt_ids: tuple[int, ...]
-) -> tuple[str, ...]:
+def _prompt_notes(tokenizer: Any, example: Example, prompt_ids: tuple[int, ...]) -> tuple[str, ...]:
     """A warning when the prompt's tokens do not read back as the prompt (words dropped).
 
     Whitespace, letter case and Unicode compatibility forms are compared loosely
