@@ -126,8 +126,9 @@ def encode(
     vocab_size: int,
     require_target: bool = False,
     truncation: TruncationPolicy = "left",
+    warn: bool = True,
 ) -> EncodedExample:
-    """Tokenise and validate one example (RELIABILITY cases 1–5, 7)."""
+    """Tokenise and validate one example; ``warn=False`` keeps the notes without warning."""
     if require_target and example.target is None:
         raise InputError("this example has no target; a step needs Example(prompt, target)")
     if not example.prompt.strip():
@@ -148,7 +149,7 @@ def encode(
     notes += _boundary_notes(tokenizer, example, target_ids)
     if dropped:
         notes += (f"prompt truncated from the left by {dropped} tokens to fit {max_length}",)
-    for note in notes:
+    for note in notes if warn else ():
         warnings.warn(note, UserWarning, stacklevel=3)
     return EncodedExample(example, prompt_ids, target_ids, tokens, dropped, notes)
 

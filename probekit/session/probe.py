@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from probekit.core import batch as batching
-from probekit.core import isolated
+from probekit.core import isolated, placement
 from probekit.core.attribution import Method
 from probekit.core.descent import GradObserver
 from probekit.core.evaluation import Evaluation, evaluate
@@ -102,6 +102,7 @@ class Probe:
         self.max_length = context_length(model, tokenizer)
         self.spec = OptimizerSpec(optimizer, float(lr), momentum, weight_decay)
         self.entries: list[ParamEntry] = select(model, layers, pattern)
+        placement.check_probe(model, self.entries, subset=layers is not None or pattern is not None)
         self.updater = Updater(self.entries, self.spec)
         self.steps = _positive(steps, "steps")
         self.top_k = _positive(top_k, "top_k")
