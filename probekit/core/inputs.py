@@ -143,9 +143,9 @@ def encode(
     if example.target is not None and not target_ids:
         raise InputError(f"target has no tokens: {example.target!r} tokenises to nothing")
     _check_ids(prompt_ids + target_ids, vocab_size)
+    notes = _prompt_notes(tokenizer, example, prompt_ids)
     prompt_ids, dropped = _fit_context(prompt_ids, target_ids, max_length, truncation, tokenizer)
     tokens = tuple(tokenizer.convert_ids_to_tokens(list(target_ids)))
-    notes = _prompt_notes(tokenizer, example, prompt_ids)
     notes += _boundary_notes(tokenizer, example, target_ids)
     if dropped:
         notes += (f"prompt truncated from the left by {dropped} tokens to fit {max_length}",)
