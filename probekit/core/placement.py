@@ -81,8 +81,10 @@ def inspect(model: torch.nn.Module) -> Placement:
     if isinstance(device_map, Mapping):
         places = {str(k): _device_name(v) for k, v in device_map.items()}
         mapped = {v for v in places.values() if v not in _OFFLOAD}
-        if "disk" in places.values() or mapped:
-            offloaded = [f"{k or 'model'} → {v}" for k, v in places.items() if v in _OFFLOAD]
+        # without an accelerator in the map the CPU computes: only the disk is "away"
+        away = _OFFLOAD if mapped else {"disk"}
+        offloaded = [f"{k or 'model'} → {v}" for k, v in places.items() if v in away]
+        offloaded.sort(key=lambda item: not item.endswith("disk"))
     return Placement(
         meta=tuple(meta),
         devices=tuple(sorted(devices)),

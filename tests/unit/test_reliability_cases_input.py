@@ -400,6 +400,28 @@ def test_case23_sharded_and_offloaded_models_refuse_a_full_parameter_probe(
     assert probe.step(EXAMPLE).ok
 
 
+def test_case23_a_really_disk_offloaded_model_is_detected(tiny_gpt2, tmp_path):
+    pytest.importorskip("accelerate")
+    from transformers import AutoModelForCausalLM
+
+    model, tok = tiny_gpt2
+    model.save_pretrained(tmp_path / "m")
+    on_cpu = dict.fromkeys(["transformer.wte", "transformer.wpe", "transformer.h.0",
+                            "transformer.ln_f", "lm_head"], "cpu")  # fmt: skip
+    with _quiet():
+        offloaded = AutoModelForCausalLM.from_pretrained(
+            tmp_path / "m", device_map={**on_cpu, "transformer.h.1": "disk"},
+            offload_folder=tmp_path / "offload",
+        )  # fmt: skip
+    assert placement.inspect(offloaded).meta, "accelerate keeps disk-offloaded weights on meta"
+    _refused(offloaded, tok, r"offloaded \(transformer\.h\.1 → disk\)")
+    _refused(offloaded, tok, "not resident", pattern=r"h\.1\.mlp")
+    before = {n: p.detach().clone() for n, p in offloaded.named_parameters() if not p.is_meta}
+    assert _probe(offloaded, tok, pattern=r"ln_f").step(EXAMPLE).ok
+    after = dict(offloaded.named_parameters())
+    assert all(torch.equal(v, after[n]) for n, v in before.items())
+
+
 def test_case23_quantized_models_refuse_a_full_parameter_probe(tiny_gpt2):
     model, tok = tiny_gpt2
     model.config.quantization_config = {"quant_method": "bitsandbytes", "load_in_8bit": True}
