@@ -28,7 +28,7 @@ def dataset_map(probe: Probe, examples: Iterable[WatchItem], passes: int = 3) ->
     """``passes`` committed passes over ``examples`` in order, measured after each, rolled back."""
     if not isinstance(passes, int) or passes < 1:
         raise InputError(f"passes must be a positive integer, got {passes!r}")
-    items = [as_example(e) for e in examples]
+    items = checked(probe, examples)
     updates: list[list[float]] = [[] for _ in items]
     probs, correct = [], [list(probe.evaluate(items).correct)]
     with probe.checkpoint():

@@ -18,6 +18,7 @@ import torch
 from probekit.core.inputs import Example, as_example, encode
 from probekit.core.metrics import param_delta
 from probekit.core.sandbox import WeightSnapshot
+from probekit.errors import InputError
 from probekit.results.probe import ProbeResult
 from probekit.results.trajectory import StreamRow, Trajectory
 
@@ -97,16 +98,21 @@ def run(
 def checked(probe: Probe, examples: Iterable[WatchItem]) -> list[Example]:
     """The examples, each tokenised and validated for a step — before any work is done.
 
-    Raises the first example's :class:`~probekit.errors.InputError`; the notes (warnings)
-    come with the steps themselves.
+    Raises an :class:`~probekit.errors.InputError` naming the first bad example's index;
+    the notes (warnings) come with the steps themselves.
     """
-    items = [as_example(e) for e in examples]
+    items = []
     vocab = int(probe.model.get_input_embeddings().num_embeddings)
-    for example in items:
-        encode(
-            probe.tokenizer, example, max_length=probe.max_length, vocab_size=vocab,
-            require_target=True, truncation=probe.truncation, warn=False,
-        )  # fmt: skip
+    for i, item in enumerate(examples):
+        try:
+            example = as_example(item)
+            encode(
+                probe.tokenizer, example, max_length=probe.max_length, vocab_size=vocab,
+                require_target=True, truncation=probe.truncation, warn=False,
+            )  # fmt: skip
+        except InputError as exc:
+            raise InputError(f"example {i}: {exc} (nothing was run)") from None
+        items.append(example)
     return items
 
 

@@ -107,6 +107,9 @@ def test_case1_2_a_bad_third_example_fails_before_the_first_step(tiny_gpt2, runn
     items = [EXAMPLE, pk.Example("the cat says", " meow"), bad]
     with pytest.raises(pk.InputError, match="has no tokens"):
         SEQUENCE_RUNNERS[runner](probe, items)
+    if runner != "isolated_map_exact":
+        with pytest.raises(pk.InputError, match=r"^example 2: "):
+            SEQUENCE_RUNNERS[runner](probe, items)
     assert steps == [], "no step may run before every example was checked"
     assert probe.history == [] and probe.committed == ()
     assert probe.fingerprint().differences(start) == []
