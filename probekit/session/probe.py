@@ -97,6 +97,7 @@ class Probe:
             weight_decay=weight_decay, top_k=top_k, truncation=truncation, max_undo=max_undo,
             flags={"influence": influence, "linearize": linearize, "token_grad": token_grad},
             on_result=on_result, vocab_size=int(model.get_input_embeddings().num_embeddings),
+            layers=layers, pattern=pattern,
         )  # fmt: skip
         self.model, self.tokenizer = model, tokenizer
         self.max_length = context_length(model, tokenizer)

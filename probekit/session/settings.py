@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 import warnings
 from typing import get_args
 
@@ -32,6 +33,8 @@ def check(
     flags: dict[str, object],
     on_result: object,
     vocab_size: int,
+    layers: object = None,
+    pattern: object = None,
 ) -> None:
     """Raise :class:`InputError` for the first setting that cannot work; warn about slips.
 
@@ -52,6 +55,7 @@ def check(
             f"truncation must be 'left' (drop prompt tokens from the left to fit the context) "
             f"or 'error', got {truncation!r}"
         )
+    _check_selection(layers, pattern)
     for name, value in flags.items():
         if not isinstance(value, bool) and type(value).__name__ != "bool_":  # numpy's too
             raise InputError(f"{name} must be True or False, got {value!r}")
@@ -70,6 +74,29 @@ def check(
             UserWarning,
             stacklevel=3,
         )
+
+
+def _check_selection(layers: object, pattern: object) -> None:
+    """``layers`` is a list of block indices / labels; ``pattern`` a valid regular expression."""
+    if layers is not None:
+        items = layers if isinstance(layers, list | tuple | set | range) else None
+        if items is None or not all(
+            isinstance(i, str) or (isinstance(i, numbers.Integral) and not isinstance(i, bool))
+            for i in items
+        ):
+            raise InputError(
+                f"layers must be a list of block indices and layer labels, e.g. layers=[-1] or "
+                f"layers=[0, 'lm_head'], got {layers!r}"
+            )
+    if pattern is not None:
+        if not isinstance(pattern, str):
+            raise InputError(f"pattern must be a regular expression string, got {pattern!r}")
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise InputError(
+                f"pattern {pattern!r} is not a valid regular expression: {exc}"
+            ) from None
 
 
 def number(value: object, name: str) -> float:
