@@ -68,7 +68,7 @@ def check(
             UserWarning,
             stacklevel=3,
         )
-    if optimizer != "sgd" and momentum:
+    if optimizer in ("adam", "adamw") and momentum:
         warnings.warn(
             f"momentum={momentum!r} is ignored by {optimizer} (it uses betas); it applies to sgd",
             UserWarning,
