@@ -1,7 +1,7 @@
 """The reliability promise on the input side: bad input fails clearly before any work,
 hostile text is shown literally, and nothing from data or a model folder is executed.
 
-Test names carry the numbers of the reliability cases they cover (docs/guarantees.md).
+Test names carry the numbers of the reliability cases they cover.
 """
 
 from __future__ import annotations
@@ -348,7 +348,6 @@ def test_case10_chart_html_export_shows_hostile_labels_literally(tiny_gpt2):
     assert set(HOSTILE[:3]) <= labels
 
 
-@pytest.mark.slow
 def test_case10_demo_report_html_shows_hostile_labels_literally(tiny_gpt2, tmp_path):
     from probekit import showcase
 
