@@ -10,6 +10,8 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
+from probekit.charts.export import Chart
+
 
 def update_vs_disturbance(frame: pd.DataFrame, color: str | None = None) -> alt.Chart:
     """Each example as a point: how far it moves the model (x) vs what it disturbs (y).
@@ -31,7 +33,7 @@ def update_vs_disturbance(frame: pd.DataFrame, color: str | None = None) -> alt.
     if color is not None:
         encoding["color"] = alt.Color(f"{color}:N")
     return (
-        alt.Chart(data, title="update size vs disturbance, one point per example")
+        Chart(data, title="update size vs disturbance, one point per example")
         .mark_circle(size=60, opacity=0.8)
         .encode(**encoding)
     )
@@ -44,7 +46,7 @@ def stream(frame: pd.DataFrame, metric: str = "path_length", color: str = "order
         data[color] = "run"
     data[color] = data[color].astype(str)
     return (
-        alt.Chart(data, title=f"{metric} over committed steps")
+        Chart(data, title=f"{metric} over committed steps")
         .mark_line(point=True)
         .encode(
             x=alt.X("step:Q", title="step"),

@@ -10,6 +10,8 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
+from probekit.charts.export import Chart
+
 
 def _select(frame: pd.DataFrame, metric: str, scope: str | tuple[str, ...]) -> pd.DataFrame:
     scopes = (scope,) if isinstance(scope, str) else scope
@@ -32,7 +34,7 @@ def delta_by_layer(frame: pd.DataFrame, color: str = "step", metric: str = "delt
     data = _select(frame, metric, "layer")
     data[color] = data[color].astype(str)
     return (
-        alt.Chart(data, title=f"{metric} by layer")
+        Chart(data, title=f"{metric} by layer")
         .mark_bar()
         .encode(
             x=alt.X("label:N", sort=_layer_order(data["label"]), title="layer"),
@@ -49,7 +51,7 @@ def watch_shift(frame: pd.DataFrame, metric: str = "kl", color: str = "step") ->
     data = _select(frame, metric, ("watch", "example"))
     data[color] = data[color].astype(str)
     return (
-        alt.Chart(data, title=f"{metric} on the watch set")
+        Chart(data, title=f"{metric} on the watch set")
         .mark_bar()
         .encode(
             y=alt.Y("label:N", title=None, sort=None),
@@ -65,7 +67,7 @@ def hidden_drift(frame: pd.DataFrame, metric: str = "cos_drift", color: str = "l
     """Lines of hidden-state drift by layer, one line per watch item (or ``color`` value)."""
     data = _select(frame, metric, ("watch", "example"))
     return (
-        alt.Chart(data, title=f"hidden-state {metric} by layer")
+        Chart(data, title=f"hidden-state {metric} by layer")
         .mark_line(point=True)
         .encode(
             x=alt.X("layer:N", sort=_layer_order(data["layer"]), title="layer output"),
@@ -80,7 +82,7 @@ def topk_bars(topk: pd.DataFrame, label: str) -> alt.Chart:
     """Top-k next-token probabilities before and after a step, for one watch item."""
     data = topk[topk["label"] == label]
     return (
-        alt.Chart(data, title=f"top-k after: {label}")
+        Chart(data, title=f"top-k after: {label}")
         .mark_bar()
         .encode(
             y=alt.Y("token:N", sort="-x", title=None),

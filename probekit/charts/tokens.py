@@ -9,6 +9,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
+from probekit.charts.export import Chart
 from probekit.results.attribution import SEQUENCE_POSITION
 
 
@@ -24,7 +25,7 @@ def token_heatmap(frame: pd.DataFrame, title: str | None = None) -> alt.Chart:
     rows = list(dict.fromkeys(data.sort_values("row_order")["row"]))
     method = ", ".join(dict.fromkeys(data["method"].astype(str))) if len(data) else ""
     return (
-        alt.Chart(data, title=title or f"token attribution ({method})")
+        Chart(data, title=title or f"token attribution ({method})")
         .mark_rect()
         .encode(
             x=alt.X("column:N", sort=columns, title="input token", axis=alt.Axis(labelAngle=-45)),

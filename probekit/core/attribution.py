@@ -30,7 +30,7 @@ import torch
 
 from probekit.core.batch import accepts_logits_to_keep
 from probekit.core.inputs import EncodedExample, Example, encode
-from probekit.core.loading import context_length
+from probekit.core.loading import check_vocab, context_length
 from probekit.core.params import ParamEntry
 from probekit.core.sandbox import preserved
 from probekit.errors import InputError, OutOfMemoryError
@@ -152,6 +152,7 @@ def _check_options(method: str, baseline: str, n_steps: int, batch: int | None) 
 def _encode(model: Any, tokenizer: Any, prompt: str, target: str) -> EncodedExample:
     if not isinstance(target, str):
         raise InputError(f"target must be a string, got {type(target).__name__}")
+    check_vocab(model, tokenizer)
     return encode(
         tokenizer,
         Example(prompt, target),

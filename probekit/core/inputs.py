@@ -8,7 +8,10 @@ strings typed by the user are treated as plain text.
 
 from __future__ import annotations
 
+import unicodedata
 import warnings
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -33,6 +36,21 @@ class Example:
             raise InputError(f"prompt must be a string, got {type(self.prompt).__name__}")
         if self.target is not None and not isinstance(self.target, str):
             raise InputError(f"target must be a string or None, got {type(self.target).__name__}")
+        _check_text(self.prompt, "prompt")
+        if self.target is not None:
+            _check_text(self.target, "target")
+
+
+def _check_text(text: str, what: str) -> None:
+    """Refuse strings that are not valid Unicode text (a lone surrogate cannot be tokenised)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError(
+            f"{what} contains {text[exc.start]!r} at character {exc.start}, half of a UTF-16 "
+            "surrogate pair, which is not valid text; remove it or decode the source text "
+            "properly (e.g. bytes.decode('utf-8'))"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -71,6 +89,35 @@ def as_example(item: Example | str | tuple[str, str]) -> Example:
     )
 
 
+def as_watch(
+    items: Iterable[Example | str | tuple[str, str]] | Example | str,
+) -> tuple[Example, ...]:
+    """A watch set from a list of items, or from one prompt string or one :class:`Example`.
+
+    A plain string is one prompt (never its characters); an item that appears twice is
+    measured twice, with a warning.
+    """
+    if isinstance(items, Example | str):
+        return (as_example(items),)
+    if not isinstance(items, Iterable):
+        raise InputError(
+            f"watch must be a list of prompts or pk.Example(prompt, target)s, got {items!r}"
+        )
+    examples = tuple(as_example(i) for i in items)
+    repeated = [e for e, n in Counter(examples).items() if n > 1]
+    if repeated:
+        shown = ", ".join(
+            repr(e.prompt if e.target is None else (e.prompt, e.target)) for e in repeated[:3]
+        )
+        warnings.warn(
+            f"the watch set holds {shown} more than once; each copy is measured separately "
+            "(labelled #2, #3, …) — remove the repeats unless you meant them",
+            UserWarning,
+            stacklevel=3,
+        )
+    return examples
+
+
 def encode(
     tokenizer: Any,
     example: Example,
@@ -79,8 +126,9 @@ def encode(
     vocab_size: int,
     require_target: bool = False,
     truncation: TruncationPolicy = "left",
+    warn: bool = True,
 ) -> EncodedExample:
-    """Tokenise and validate one example (RELIABILITY cases 1–5, 7)."""
+    """Tokenise and validate one example; ``warn=False`` keeps the notes without warning."""
     if require_target and example.target is None:
         raise InputError("this example has no target; a step needs Example(prompt, target)")
     if not example.prompt.strip():
@@ -95,12 +143,13 @@ def encode(
     if example.target is not None and not target_ids:
         raise InputError(f"target has no tokens: {example.target!r} tokenises to nothing")
     _check_ids(prompt_ids + target_ids, vocab_size)
+    notes = _prompt_notes(tokenizer, example, prompt_ids)
     prompt_ids, dropped = _fit_context(prompt_ids, target_ids, max_length, truncation, tokenizer)
     tokens = tuple(tokenizer.convert_ids_to_tokens(list(target_ids)))
-    notes = _boundary_notes(tokenizer, example, target_ids)
+    notes += _boundary_notes(tokenizer, example, target_ids)
     if dropped:
         notes += (f"prompt truncated from the left by {dropped} tokens to fit {max_length}",)
-    for note in notes:
+    for note in notes if warn else ():
         warnings.warn(note, UserWarning, stacklevel=3)
     return EncodedExample(example, prompt_ids, target_ids, tokens, dropped, notes)
 
@@ -166,6 +215,31 @@ def _fit_context(
             f"shorten the prompt (the target alone is {len(target_ids)} tokens)"
         )
     return head + body[overflow:], overflow
+
+
+def _prompt_notes(tokenizer: Any, example: Example, prompt_ids: tuple[int, ...]) -> tuple[str, ...]:
+    """A warning when the prompt's tokens do not read back as the prompt (words dropped).
+
+    Whitespace, letter case and Unicode compatibility forms are compared loosely
+    (tokenizers normalise them on purpose); special tokens the tokenizer adds, and the
+    unknown token standing in for text it cannot represent, do not read back as text.
+    """
+    decoded = tokenizer.decode(list(prompt_ids), skip_special_tokens=True)
+    if _loose(decoded) == _loose(example.prompt):
+        return ()
+    return (
+        f"prompt {_short(example.prompt)} is tokenised as {len(prompt_ids)} tokens that read back "
+        f"as {_short(decoded)}: the tokenizer dropped or replaced part of it (words outside its "
+        "vocabulary?); the model is probed on those tokens",
+    )
+
+
+def _loose(text: str) -> str:
+    return "".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return repr(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
 def _boundary_notes(

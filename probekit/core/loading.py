@@ -7,15 +7,19 @@ small GPT-2 that ships inside the package and works fully offline.
 from __future__ import annotations
 
 import os
+import socket
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
+from urllib.parse import urlsplit
 
 import torch
 
 from probekit.core.device import resolve_device, resolve_dtype
 from probekit.errors import (
+    InputError,
     ModelLoadError,
     ModelNotAvailableError,
     ProbekitError,
@@ -25,6 +29,11 @@ from probekit.errors import (
 
 # Config attributes that hold the context length, in the order models use them.
 _CONTEXT_ATTRS = ("max_position_embeddings", "n_positions", "n_ctx", "seq_length", "max_seq_len")
+# Files any saved tokenizer leaves in its folder (one is enough).
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "vocab.txt",
+                    "tokenizer.model", "spiece.model", "sentencepiece.bpe.model")  # fmt: skip
+# Seconds to wait for a TCP connection to the hub before treating it as unreachable.
+HUB_TIMEOUT = 3.0
 # Tokenizers report this huge number when they do not know their limit.
 _UNKNOWN_TOKENIZER_LIMIT = 10**9
 
@@ -57,11 +66,19 @@ def load(
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    if not isinstance(trust_remote_code, bool):
+        raise InputError(f"trust_remote_code must be True or False, got {trust_remote_code!r}")
     source = _resolve_source(name_or_path)
+    local = Path(source).is_dir()
     offline = local_files_only if local_files_only is not None else _hub_offline()
-    common: dict[str, Any] = {"revision": revision, "local_files_only": offline}
-    if trust_remote_code:
-        common["trust_remote_code"] = True
+    if not (local or offline) and not hub_reachable():
+        offline = True  # fail fast from the cache instead of retrying for a minute
+    # Always explicit: left unset, transformers may ask on stdin whether to run a folder's code.
+    common: dict[str, Any] = {
+        "revision": revision,
+        "local_files_only": offline,
+        "trust_remote_code": trust_remote_code,
+    }
     torch_dtype = resolve_dtype(dtype)
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, **common)
@@ -186,6 +203,11 @@ def _resolve_source(name_or_path: str | os.PathLike[str]) -> str:
             f"{text!r} has no config.json; save the model there with "
             "model.save_pretrained(dir) and tokenizer.save_pretrained(dir)"
         )
+    if not any((path / name).is_file() for name in _TOKENIZER_FILES):
+        raise ModelLoadError(
+            f"{text!r} has a model but no tokenizer files (none of {', '.join(_TOKENIZER_FILES)}); "
+            "save the tokenizer the model was trained with there: tokenizer.save_pretrained(dir)"
+        )
     return str(path)
 
 
@@ -197,11 +219,54 @@ def _hub_offline() -> bool:
     )
 
 
+def hub_reachable(timeout: float = HUB_TIMEOUT) -> bool:
+    """Whether a TCP connection to the hub (or the HTTPS proxy) opens within ``timeout`` s.
+
+    Name resolution runs in a helper thread, so a hanging DNS lookup cannot stall this.
+    """
+    proxy = next(
+        (os.environ[k] for k in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
+         if os.environ.get(k)), None,
+    )  # fmt: skip
+    url = urlsplit(proxy or os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    if not url.hostname:
+        return False
+    try:
+        port = url.port or (443 if url.scheme == "https" else 80)
+    except ValueError:
+        return False
+    answer: list[bool] = []
+
+    def connect() -> None:
+        try:
+            with socket.create_connection((url.hostname, port), timeout=timeout):
+                answer.append(True)
+        except OSError:
+            answer.append(False)
+
+    worker = threading.Thread(target=connect, name="probekit-hub-check", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    return answer == [True]
+
+
 def _explain_load_failure(name: str, source: str, offline: bool, exc: Exception) -> ProbekitError:
     """Turn a hub or transformers stack trace into one error that says what to do."""
+    text = str(exc)
+    if "trust_remote_code" in text:
+        return ModelLoadError(
+            f"{name!r} comes with its own Python code (an auto_map in its config); probekit "
+            "never runs code from a model folder or hub repository unless you pass "
+            "trust_remote_code=True — read that code first"
+        )
+    if "sentencepiece" in text and "tiktoken" in text:
+        return ModelLoadError(
+            f"could not build a tokenizer for {name!r}: its tokenizer files are missing or "
+            "need the sentencepiece package (pip install sentencepiece); save the tokenizer "
+            "the model was trained with beside it: tokenizer.save_pretrained(dir)"
+        )
     if Path(source).is_dir():
         return ModelLoadError(f"could not load the model in {source!r}: {exc}")
-    text = str(exc)
     if "Unrecognized configuration" in text or "does not recognize this architecture" in text:
         return UnsupportedModelError(f"{name!r} is not a causal language model: {text}")
     unreachable = ("offline", "connect", "cached files", "not a local folder", "Cannot find")
@@ -210,6 +275,7 @@ def _explain_load_failure(name: str, source: str, offline: bool, exc: Exception)
             f"model {name!r} is not in the local Hugging Face cache and the hub cannot be "
             "reached (offline mode or no network). Download it once on a machine with network "
             "(it lands in the cache), or save it with save_pretrained and pass that directory. "
+            "Working offline, set HF_HUB_OFFLINE=1 to skip the network check. "
             "The embedded demo model always works: probekit.load_demo()."
         )
     return ModelLoadError(f"could not load {name!r}: {text}")

@@ -18,6 +18,7 @@ from probekit.core import isolated
 from probekit.core.inputs import Example, as_example
 from probekit.errors import InputError
 from probekit.results.dataset_map import DatasetMap, IsolatedMap, IsolatedRow, MapRow, Residual
+from probekit.session.trajectory import checked
 
 if TYPE_CHECKING:
     from probekit.session.probe import Probe, WatchItem
@@ -27,7 +28,7 @@ def dataset_map(probe: Probe, examples: Iterable[WatchItem], passes: int = 3) ->
     """``passes`` committed passes over ``examples`` in order, measured after each, rolled back."""
     if not isinstance(passes, int) or passes < 1:
         raise InputError(f"passes must be a positive integer, got {passes!r}")
-    items = [as_example(e) for e in examples]
+    items = checked(probe, examples)
     updates: list[list[float]] = [[] for _ in items]
     probs, correct = [], [list(probe.evaluate(items).correct)]
     with probe.checkpoint():
@@ -84,7 +85,7 @@ def isolated_map(
     if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
         raise InputError(f"chunk_size must be a positive integer, got {chunk_size!r}")
     if method == "loop":
-        return _loop_map(probe, items)
+        return _loop_map(probe, checked(probe, items))
     try:
         return _batched_map(probe, items, method, chunk_size, sample, seed, progress)
     except RuntimeError as err:

@@ -18,12 +18,19 @@ from typing import Any
 import torch
 
 from probekit.core import batch as batching
-from probekit.core import isolated
+from probekit.core import isolated, placement
 from probekit.core.attribution import Method
 from probekit.core.descent import GradObserver
 from probekit.core.evaluation import Evaluation, evaluate
 from probekit.core.fingerprint import Fingerprint, fingerprint
-from probekit.core.inputs import EncodedExample, Example, TruncationPolicy, as_example, encode
+from probekit.core.inputs import (
+    EncodedExample,
+    Example,
+    TruncationPolicy,
+    as_example,
+    as_watch,
+    encode,
+)
 from probekit.core.loading import check_vocab, context_length
 from probekit.core.optimizer import OptimizerName, OptimizerSpec, OptimizerState, Updater
 from probekit.core.params import ParamEntry, select
@@ -34,6 +41,7 @@ from probekit.errors import InputError, StateError
 from probekit.results.attribution import AttributionShift, TokenAttribution
 from probekit.results.probe import ProbeResult
 from probekit.results.trajectory import Trajectory
+from probekit.session import settings
 
 WatchItem = Example | str | tuple[str, str]
 Listener = Callable[[ProbeResult], None]
@@ -70,7 +78,7 @@ class Probe:
         optimizer: OptimizerName = "sgd",
         lr: float = 1e-3,
         steps: int = 1,
-        watch: Iterable[WatchItem] = (),
+        watch: Iterable[WatchItem] | Example | str = (),
         layers: Iterable[int | str] | None = None,
         pattern: str | None = None,
         momentum: float = 0.0,
@@ -84,10 +92,18 @@ class Probe:
         on_result: Listener | None = None,
     ) -> None:
         check_vocab(model, tokenizer)
+        settings.check(
+            optimizer=optimizer, lr=lr, steps=steps, momentum=momentum,
+            weight_decay=weight_decay, top_k=top_k, truncation=truncation, max_undo=max_undo,
+            flags={"influence": influence, "linearize": linearize, "token_grad": token_grad},
+            on_result=on_result, vocab_size=int(model.get_input_embeddings().num_embeddings),
+            layers=layers, pattern=pattern,
+        )  # fmt: skip
         self.model, self.tokenizer = model, tokenizer
         self.max_length = context_length(model, tokenizer)
         self.spec = OptimizerSpec(optimizer, float(lr), momentum, weight_decay)
         self.entries: list[ParamEntry] = select(model, layers, pattern)
+        placement.check_probe(model, self.entries, subset=layers is not None or pattern is not None)
         self.updater = Updater(self.entries, self.spec)
         self.steps = _positive(steps, "steps")
         self.top_k = _positive(top_k, "top_k")
@@ -104,7 +120,7 @@ class Probe:
         self._watched: Watched | None = None
         self._versions: tuple[int, ...] = ()
         self._watch_items: tuple[Example, ...] = ()
-        self.watch = list(watch)
+        self.watch = watch
         self._warn_about_user_hooks()
 
     # -- the watch set -------------------------------------------------------------
@@ -113,8 +129,8 @@ class Probe:
         return self._watch_items
 
     @watch.setter
-    def watch(self, items: Iterable[WatchItem]) -> None:
-        examples = tuple(as_example(i) for i in items)
+    def watch(self, items: Iterable[WatchItem] | Example | str) -> None:
+        examples = as_watch(items)
         encoded = tuple(self._encode(e, require_target=False) for e in examples)
         self._watch_items = examples
         self._watched = Watched(encoded, _labels(examples), None, None)

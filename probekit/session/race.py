@@ -8,10 +8,10 @@ import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from probekit.core.inputs import as_example
 from probekit.core.metrics.logit_shift import logit_shift
 from probekit.errors import InputError, StateError
 from probekit.results.race import RaceResult
+from probekit.session.trajectory import checked
 
 if TYPE_CHECKING:
     from probekit.session.probe import Probe, WatchItem
@@ -31,21 +31,31 @@ def race(
 
     Named orders: ``given``, ``shuffled`` (``seed``; or ``shuffled:N`` for seed N),
     ``easy_to_hard`` / ``hard_to_easy`` (by each example's loss at the start). A mapping
-    gives explicit permutations by name.
+    gives explicit permutations by name. Every example is checked before anything runs.
+    Ctrl-C stops the race: the start state is restored, then ``KeyboardInterrupt`` is
+    raised again.
     """
-    items = [as_example(e) for e in examples]
+    items = checked(probe, examples)
     start = probe.fingerprint()
     start_eval = probe.evaluate(items)
     perms = _permutations(orders, start_eval.loss, seed)
     base = probe.watch_outputs()
     trajectories, final_loss, final_kl = [], [], []
+    interrupted = False
     for perm in perms.values():
         with probe.checkpoint():
-            trajectories.append(probe.run([items[i] for i in perm], window=window, progress=False))
-            final_loss.append(statistics.fmean(probe.evaluate(items).loss))
-            final_kl.append(_watch_kl(probe, base))
+            run = probe.run([items[i] for i in perm], window=window, progress=False)
+            interrupted = run.interrupted
+            if not interrupted:
+                trajectories.append(run)
+                final_loss.append(statistics.fmean(probe.evaluate(items).loss))
+                final_kl.append(_watch_kl(probe, base))
+        if interrupted:
+            break
     if probe.fingerprint().differences(start):
         raise StateError("the race did not restore the start state; please report this")
+    if interrupted:
+        raise KeyboardInterrupt("race interrupted; the model is back at its start state")
     return RaceResult(
         orders=tuple(perms),
         permutations=tuple(tuple(p) for p in perms.values()),

@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from probekit.core.inputs import Example, as_example, encode
 from probekit.core.metrics import param_delta
 from probekit.core.sandbox import WeightSnapshot
+from probekit.errors import InputError
 from probekit.results.probe import ProbeResult
 from probekit.results.trajectory import StreamRow, Trajectory
 
@@ -69,8 +71,11 @@ def run(
     ema_beta: float = 0.9,
     progress: bool | None = None,
 ) -> Trajectory:
-    """Commit one step per example; returns the steps and the stream metrics after each."""
-    items = list(examples)
+    """Commit one step per example; returns the steps and the stream metrics after each.
+
+    Every example is checked before the first step, so a bad one fails before any commit.
+    """
+    items = checked(probe, examples)
     origin = WeightSnapshot(probe.entries)
     trend = GradientTrend(ema_beta)
     depth = len(probe.committed)
@@ -88,6 +93,27 @@ def run(
     total = rows[-1].path_length if rows else 0.0
     final = tuple(_with_share(r, total) for r in rows)
     return Trajectory(tuple(steps), final, window, ema_beta, interrupted)
+
+
+def checked(probe: Probe, examples: Iterable[WatchItem]) -> list[Example]:
+    """The examples, each tokenised and validated for a step — before any work is done.
+
+    Raises an :class:`~probekit.errors.InputError` naming the first bad example's index;
+    the notes (warnings) come with the steps themselves.
+    """
+    items = []
+    vocab = int(probe.model.get_input_embeddings().num_embeddings)
+    for i, item in enumerate(examples):
+        try:
+            example = as_example(item)
+            encode(
+                probe.tokenizer, example, max_length=probe.max_length, vocab_size=vocab,
+                require_target=True, truncation=probe.truncation, warn=False,
+            )  # fmt: skip
+        except InputError as exc:
+            raise InputError(f"example {i}: {exc} (nothing was run)") from None
+        items.append(example)
+    return items
 
 
 def _row(
@@ -143,7 +169,7 @@ def _with_share(row: StreamRow, total: float) -> StreamRow:
     return replace(row, step_share=row.delta_l2 / total if total > 0 else math.nan)
 
 
-def _progress(items: list[WatchItem], enabled: bool | None) -> Iterable[WatchItem]:
+def _progress(items: list[Example], enabled: bool | None) -> Iterable[Example]:
     if enabled is False or (enabled is None and len(items) < 20):
         return items
     from tqdm.auto import tqdm

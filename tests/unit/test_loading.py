@@ -63,41 +63,6 @@ def test_missing_directory_and_missing_config(tmp_path):
         pk.load(tmp_path / "empty", device="cpu")
 
 
-def test_vocab_mismatch_names_both_sizes(tmp_path):
-    small_tok = tiny.make_tokenizer(tiny.WORDS[:10])
-    big_tok = tiny.make_tokenizer()
-    model = tiny.make_gpt2(small_tok)
-    model.save_pretrained(tmp_path / "m")
-    big_tok.save_pretrained(tmp_path / "m")
-    with pytest.raises(pk.VocabMismatchError) as info:
-        pk.load(tmp_path / "m", device="cpu")
-    assert str(len(big_tok)) in str(info.value) and str(len(small_tok)) in str(info.value)
-
-
-def test_trust_remote_code_is_never_set_unless_asked(tiny_gpt2, tmp_path, monkeypatch):
-    model, tok = tiny_gpt2
-    path = _save(model, tok, tmp_path / "m")
-    seen: list[dict] = []
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    real_model, real_tok = AutoModelForCausalLM.from_pretrained, AutoTokenizer.from_pretrained
-
-    def spy(real):
-        def wrapper(*args, **kwargs):
-            seen.append(dict(kwargs))
-            return real(*args, **kwargs)
-
-        return wrapper
-
-    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", spy(real_model))
-    monkeypatch.setattr(AutoTokenizer, "from_pretrained", spy(real_tok))
-    pk.load(path, device="cpu")
-    assert seen and all("trust_remote_code" not in kw for kw in seen)
-    seen.clear()
-    pk.load(path, device="cpu", trust_remote_code=True)
-    assert all(kw.get("trust_remote_code") is True for kw in seen)
-
-
 def test_pad_token_is_set_from_an_existing_token(tiny_tokenizer):
     tiny_tokenizer.pad_token = None
     loading.ensure_pad_token(tiny_tokenizer)

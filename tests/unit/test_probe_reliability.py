@@ -12,7 +12,6 @@ import torch
 
 import probekit as pk
 from probekit.core import optimizer as optimizer_module
-from tests import tiny
 
 EXAMPLE = pk.Example("the dog says", " woof")
 WATCH = ["the cat says", pk.Example("alice lives in", " paris")]
@@ -72,41 +71,6 @@ def test_isolated_adam_step_keeps_the_committed_optimizer_state(tiny_gpt2):
     state = probe.fingerprint()
     probe.step(pk.Example("the cat says", " meow"))
     assert probe.fingerprint().differences(state) == []
-
-
-@pytest.mark.parametrize(
-    ("example", "message"),
-    [
-        (pk.Example("", " woof"), "prompt has no tokens"),  # case 1
-        (pk.Example("the dog says", "  "), "target has no tokens"),  # case 2
-        (pk.Example("the dog says"), "no target"),
-    ],
-)
-def test_bad_examples_fail_before_any_work(tiny_gpt2, example, message):
-    model, tok = tiny_gpt2
-    probe = _probe(model, tok)
-    before = probe.fingerprint()
-    with pytest.raises(pk.InputError, match=message):
-        probe.step(example)
-    assert probe.fingerprint().differences(before) == []
-    assert probe.history == []
-
-
-def test_case3_prompt_longer_than_the_context_is_truncated(tiny_gpt2):
-    model, tok = tiny_gpt2
-    long_prompt = " ".join(["cat"] * 60) + " says"
-    with pytest.warns(UserWarning, match="truncated"):
-        r = _probe(model, tok).step(pk.Example(long_prompt, " meow"))
-    assert r.ok and any("truncated" in n for n in r.notes)
-    with pytest.raises(pk.InputError, match="context holds"):
-        _probe(model, tok, truncation="error").step(pk.Example(long_prompt, " meow"))
-
-
-def test_case5_target_boundary_is_reported(tiny_gpt2):
-    model, tok = tiny_gpt2
-    with pytest.warns(UserWarning, match="decodes to"):
-        r = _probe(model, tok).step(pk.Example("the dog says", " purr"))
-    assert r.target_tokens == ("[UNK]",)
 
 
 def test_case11_nonfinite_loss_leaves_the_model_untouched(tiny_gpt2):
@@ -328,19 +292,6 @@ def test_llama_style_model_round_trips(tiny_llama):
     assert r.ok and {t.layer for t in r.tensors} >= {"embeddings", "lm_head", "final_norm"}
     probe.undo()
     assert probe.fingerprint().differences(before) == []
-
-
-def test_bad_settings_are_explained(tiny_gpt2):
-    model, tok = tiny_gpt2
-    with pytest.raises(pk.InputError, match="unknown optimizer"):
-        pk.Probe(model, tok, optimizer="lion")  # type: ignore[arg-type]
-    with pytest.raises(pk.InputError, match="lr must be"):
-        pk.Probe(model, tok, lr=float("nan"))
-    with pytest.raises(pk.InputError, match="steps must be"):
-        pk.Probe(model, tok, steps=0)
-    other_tok = tiny.make_tokenizer([*tiny.WORDS, *[f"w{i}" for i in range(100)]])
-    with pytest.raises(pk.VocabMismatchError):
-        pk.Probe(model, other_tok)
 
 
 def test_case14_zero_gradient_gives_exactly_zero_delta_with_the_reason(tiny_gpt2):
