@@ -32,7 +32,8 @@ SETTINGS = [
 def _matrix_close(a, b, atol):
     for row_a, row_b in zip(a, b, strict=True):
         for x, y in zip(row_a, row_b, strict=True):
-            assert (math.isnan(x) and math.isnan(y)) or x == pytest.approx(y, rel=1e-5, abs=atol), (x, y)
+            close = x == pytest.approx(y, rel=1e-5, abs=atol)
+            assert (math.isnan(x) and math.isnan(y)) or close, (x, y)
 
 
 @pytest.mark.parametrize("model_name", ["tiny_gpt2", "tiny_llama"])
