@@ -240,6 +240,9 @@ def _exact_chunk(setup: Setup, stacked: Stacked, watch: _WatchRows) -> Numbers:
 def _descend(setup: Setup, stacked: Stacked) -> tuple[Params, torch.Tensor, Params]:
     """``steps`` rounds of the update rule per example; stacked params, first loss and grads."""
     params: Params = setup.fn.base
+    rule = setup.spec.rule
+    for saved in setup.state.values():
+        rule.check_state(saved)
     states = {
         e.name: update_rule.TensorState.of(setup.state.get(i)) for i, e in enumerate(setup.entries)
     }
@@ -259,8 +262,7 @@ def _descend(setup: Setup, stacked: Stacked) -> tuple[Params, torch.Tensor, Para
 
 
 def _plain_sgd_once(setup: Setup) -> bool:
-    spec = setup.spec
-    return spec.name == "sgd" and spec.momentum == 0 and spec.decay == 0 and setup.steps == 1
+    return setup.spec.plain_sgd and setup.steps == 1
 
 
 def _deltas(base: Params, params: Params) -> Params:
