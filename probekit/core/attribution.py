@@ -31,6 +31,7 @@ import torch
 from probekit.core.batch import accepts_logits_to_keep
 from probekit.core.inputs import EncodedExample, Example, encode
 from probekit.core.loading import context_length
+from probekit.core.logprob import target_logp
 from probekit.core.params import ParamEntry
 from probekit.core.sandbox import preserved
 from probekit.errors import InputError, OutOfMemoryError
@@ -201,7 +202,8 @@ def _logprob_fn(model: Any, target_id: int, embeds: bool = False) -> Callable[..
     def forward(inputs: torch.Tensor) -> torch.Tensor:
         mask = torch.ones(inputs.shape[:2], dtype=torch.long, device=inputs.device)
         logits = model(**{key: inputs}, attention_mask=mask, **kwargs).logits[:, -1].float()
-        return torch.log_softmax(logits, dim=-1)[:, target_id]
+        targets = torch.full(logits.shape[:1], target_id, device=logits.device)
+        return target_logp(torch.log_softmax(logits, dim=-1), targets)
 
     return forward
 
@@ -275,8 +277,7 @@ def _target_logprobs(model: Any, enc: EncodedExample) -> tuple[torch.Tensor, tor
     start = len(enc.prompt_ids) - 1
     read = logits[start:]
     targets = torch.tensor(enc.target_ids, device=read.device)
-    logp = torch.log_softmax(read, dim=-1).gather(1, targets[:, None]).squeeze(1)
-    return embeds, logp
+    return embeds, target_logp(torch.log_softmax(read, dim=-1), targets)
 
 
 def _gradient_rows(model: Any, enc: EncodedExample, kind: str) -> Rows:

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from probekit.core.inputs import EncodedExample
+from probekit.core.logprob import target_nll as _target_nll
 
 
 @dataclass(frozen=True)
@@ -127,10 +128,7 @@ def accepts_logits_to_keep(model: Any) -> bool:
 
 def target_nll(outputs: Outputs, batch: Batch) -> torch.Tensor:
     """Per-read-position NLL of the target token (N,), float32; NaN where there is no target."""
-    logp = torch.log_softmax(outputs.logits, dim=-1)
-    safe = batch.targets.clamp(min=0)
-    nll = -logp.gather(1, safe[:, None]).squeeze(1)
-    return torch.where(batch.targets >= 0, nll, torch.full_like(nll, float("nan")))
+    return _target_nll(outputs.logits, batch.targets)
 
 
 def detach(outputs: Outputs) -> Outputs:

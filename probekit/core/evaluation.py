@@ -10,7 +10,7 @@ import torch
 
 from probekit.core import batch as batching
 from probekit.core.inputs import EncodedExample
-from probekit.core.metrics.segments import segment_sum
+from probekit.core.logprob import segment_sum
 from probekit.core.params import ParamEntry
 from probekit.core.sandbox import preserved
 

@@ -109,7 +109,7 @@ def _batched_map(
     seed: int,
     progress: bool | None,
 ) -> IsolatedMap:
-    encoded = [probe._encode(e, require_target=True) for e in items]
+    encoded = [probe.encode(e) for e in items]
     with probe.functional(chunk_size) as shared, _bar(len(items), progress) as tick:
         setup = dataclasses.replace(shared, progress=tick)
         if method == "exact":

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -60,6 +61,20 @@ class Probe:
     ``linearize=True`` the JVP-predicted logit change with its residual (both cost
     extra passes); ``token_grad=True`` records ‖∂L/∂eᵢ‖ per input token from the step's
     own backward (free). ``on_result`` is called with every new result.
+
+    The contract that trajectories, races, maps, attribution and widgets build on (and
+    nothing else of the probe's internals; see docs/probe-contract.md):
+
+    * reading: ``model``, ``tokenizer``, ``entries`` (the stepped parameters), ``spec``
+      (the update rule), ``history``, ``committed``, ``watch``, ``watch_labels``;
+    * :meth:`encode` — an example tokenized the probe's way (context, truncation, checks);
+    * :meth:`exclusive` — hold the probe: no step can start inside the block;
+    * :meth:`quiet` — listeners hear nothing inside the block (results still go to history);
+    * :meth:`record` — add a result made outside :meth:`step` to history and tell listeners;
+    * :meth:`watch_outputs` — the watch set's outputs at the current weights (cached);
+    * :meth:`functional` — the model as a pure function of the stepped parameters;
+    * :meth:`commit_step` — a committed step that shows its gradient to an observer;
+    * :meth:`snapshot_back` — the weights from ``width`` commits ago, if undo holds them.
     """
 
     def __init__(
@@ -88,7 +103,7 @@ class Probe:
         self.max_length = context_length(model, tokenizer)
         self.spec = OptimizerSpec(optimizer, float(lr), momentum, weight_decay)
         self.entries: list[ParamEntry] = select(model, layers, pattern)
-        self.updater = Updater(self.entries, self.spec)
+        self._updater = Updater(self.entries, self.spec)
         self.steps = _positive(steps, "steps")
         self.top_k = _positive(top_k, "top_k")
         self.influence = influence
@@ -157,6 +172,41 @@ class Probe:
         )  # fmt: skip
         return self._take(encoded, request)
 
+    # -- the contract for code built on a probe ------------------------------------
+    def encode(self, item: WatchItem, *, require_target: bool = True) -> EncodedExample:
+        """``item`` tokenized the probe's way: its context length, truncation and checks."""
+        return self._encode(as_example(item), require_target=require_target)
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the probe: a step started inside the block (from any thread) is refused."""
+        with self._exclusive():
+            yield
+
+    @contextmanager
+    def quiet(self) -> Iterator[None]:
+        """Listeners are not called for results made inside the block (history still is).
+
+        For work whose intermediate results are not news, e.g. a step rolled back by
+        :meth:`checkpoint`; :meth:`record` then reports what should be heard.
+        """
+        listeners, self._listeners = self._listeners, []
+        try:
+            yield
+        finally:
+            self._listeners = listeners + self._listeners  # keep any subscribed meanwhile
+
+    def record(self, result: ProbeResult) -> ProbeResult:
+        """Append ``result`` (made outside :meth:`step`) to history, numbered, and tell listeners.
+
+        The result is renumbered to its place in history; it does not change the model,
+        the undo stack or ``committed``. Returns the result as recorded.
+        """
+        recorded = dataclasses.replace(result, step=len(self.history))
+        self.history.append(recorded)
+        self._notify(recorded)
+        return recorded
+
     def run(
         self,
         examples: Iterable[WatchItem],
@@ -190,7 +240,7 @@ class Probe:
                 self.model,
                 self.tokenizer,
                 self.entries,
-                self.updater,
+                self._updater,
                 self._baseline(),
                 request,
                 self._pad_id(),
@@ -211,7 +261,7 @@ class Probe:
                 )
             last = self._commits.pop()
             last.snapshot.restore()
-            self.updater.load_state(last.optimizer_state)
+            self._updater.load_state(last.optimizer_state)
             self._invalidate()
             return last.result
 
@@ -220,7 +270,7 @@ class Probe:
         with self._exclusive():
             if self._commits:
                 self._commits[0].snapshot.restore()
-                self.updater.load_state(self._commits[0].optimizer_state)
+                self._updater.load_state(self._commits[0].optimizer_state)
             self._commits.clear()
             self._trimmed = False
             self.history.clear()
@@ -234,13 +284,13 @@ class Probe:
         were on entry — also after an exception or Ctrl-C.
         """
         snapshot = WeightSnapshot(self.entries)
-        optimizer_state = self.updater.save_state()
+        optimizer_state = self._updater.save_state()
         commits, trimmed, history = list(self._commits), self._trimmed, len(self.history)
         try:
             yield
         finally:
             snapshot.restore()
-            self.updater.load_state(optimizer_state)
+            self._updater.load_state(optimizer_state)
             self._commits, self._trimmed = commits, trimmed
             del self.history[history:]
             self._invalidate()
@@ -308,7 +358,7 @@ class Probe:
                 fn=Functional(self.model, self.entries),
                 entries=self.entries,
                 spec=self.spec,
-                state=self.updater.save_state(),
+                state=self._updater.save_state(),
                 steps=self.steps,
                 watch=self._watched.items,
                 pad_id=self._pad_id(),
@@ -326,7 +376,7 @@ class Probe:
 
     def fingerprint(self) -> Fingerprint:
         """A bit-level fingerprint of the model and this probe's optimizer state."""
-        return fingerprint(self.model, self.updater.optimizer)
+        return fingerprint(self.model, self._updater.optimizer)
 
     # -- internals -----------------------------------------------------------------
     def _encode(self, example: Example, *, require_target: bool) -> EncodedExample:

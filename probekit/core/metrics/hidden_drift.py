@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import torch
 
-from probekit.core.metrics.segments import segment_mean
+from probekit.core.logprob import segment_mean
 
 
 def drift(
