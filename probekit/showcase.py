@@ -102,11 +102,11 @@ def _commit_contradictions(probe: Probe, log: Callable[[str], None]) -> list[Pro
 
 
 def _flips(r: ProbeResult) -> int:
-    return sum(w.top1_flip for w in r.watch if not w.is_example)
+    return sum(w.top1_flip for w in r.watch)
 
 
 def _watch_kl(r: ProbeResult) -> float:
-    values = [w.kl for w in r.watch if not w.is_example]
+    values = [w.kl for w in r.watch]
     return statistics.fmean(values) if values else float("nan")
 
 

@@ -18,6 +18,7 @@ from probekit.core import isolated
 from probekit.core.inputs import Example, as_example
 from probekit.errors import InputError
 from probekit.results.dataset_map import DatasetMap, IsolatedMap, IsolatedRow, MapRow, Residual
+from probekit.results.labels import example_label
 
 if TYPE_CHECKING:
     from probekit.session.probe import Probe, WatchItem
@@ -152,7 +153,7 @@ def _loop_map(probe: Probe, items: list[Example]) -> IsolatedMap:
     rows, kl, dlogp, flips = [], [], [], []
     for example in items:
         r = probe.step(example)
-        watch = [w for w in r.watch if not w.is_example]
+        watch = r.watch
         kls = [w.kl for w in watch]
         kl.append(tuple(kls))
         dlogp.append(tuple(w.dlogp_target for w in watch))
@@ -223,4 +224,4 @@ def _matrix(values: torch.Tensor) -> tuple[tuple[float, ...], ...]:
 
 
 def _label(example: Example) -> str:
-    return example.prompt + (example.target or "")
+    return example_label(example.prompt, example.target)

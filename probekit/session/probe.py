@@ -33,6 +33,7 @@ from probekit.core.sandbox import WeightSnapshot, preserved
 from probekit.core.step import StepOutcome, StepRequest, Watched, take_step
 from probekit.errors import InputError, StateError
 from probekit.results.attribution import AttributionShift, TokenAttribution
+from probekit.results.labels import unique_labels
 from probekit.results.probe import ProbeResult
 from probekit.results.trajectory import Trajectory
 
@@ -523,14 +524,7 @@ def _user_hook(hook: object) -> bool:
 
 
 def _labels(examples: Sequence[Example]) -> tuple[str, ...]:
-    labels: list[str] = []
-    for e in examples:
-        base = e.prompt + (f" → {e.target.strip()}" if e.target else "")
-        label, n = base, 2
-        while label in labels:
-            label, n = f"{base} #{n}", n + 1
-        labels.append(label)
-    return tuple(labels)
+    return unique_labels((e.prompt, e.target) for e in examples)
 
 
 def _positive(value: int, name: str) -> int:

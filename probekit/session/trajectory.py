@@ -17,6 +17,7 @@ import torch
 
 from probekit.core.metrics import param_delta
 from probekit.core.sandbox import WeightSnapshot
+from probekit.results.labels import example_label
 from probekit.results.probe import ProbeResult
 from probekit.results.trajectory import StreamRow, Trajectory
 
@@ -109,7 +110,7 @@ def _row(
     med = statistics.median(grads)
     return StreamRow(
         step=len(done),
-        label=result.prompt + result.target,
+        label=example_label(result.prompt, result.target),
         delta_l2=result.delta_l2,
         grad_l2=result.grad_l2,
         loss_before=result.loss_before,
