@@ -6,7 +6,8 @@ attributed; the sequence row attributes ``log p(target)`` (the sum of those rows
 
 - ``ig``: integrated gradients at the input embeddings (Captum
   ``LayerIntegratedGradients``), summed over the embedding dimension, with Captum's
-  convergence delta Σ attributions − (F(x) − F(baseline)) per row.
+  convergence delta Σ attributions − (F(x) − F(baseline)) per row (the other methods
+  have no such check: their ``convergence_delta`` is empty).
 - ``grad_x_input``: (∂ log p / ∂eᵢ) · eᵢ, summed over the embedding dimension.
 - ``ablation``: log p(x) − log p(x with token i replaced by the baseline token)
   (Captum ``FeatureAblation``, one token per feature).
@@ -266,7 +267,7 @@ def _ablation(model: Any, tokenizer: Any, enc: EncodedExample, baseline: str) ->
                 inputs, baselines=replacement, feature_mask=mask
             )
         rows.append(_pad(attr[0].float(), ids.shape[1]))
-    return rows, [float("nan")] * len(rows)
+    return rows, []  # ablation has no convergence check
 
 
 def _target_logprobs(model: Any, enc: EncodedExample) -> tuple[torch.Tensor, torch.Tensor]:
@@ -289,7 +290,7 @@ def _gradient_rows(model: Any, enc: EncodedExample, kind: str) -> Rows:
             (grad,) = torch.autograd.grad(logp[t], embeds, retain_graph=t + 1 < logp.shape[0])
             score = (grad * embeds).sum(-1) if kind == "grad_x_input" else grad.norm(dim=-1)
             rows.append(_pad(score[0], embeds.shape[1]))
-    return rows, [float("nan")] * len(rows)
+    return rows, []  # gradient methods have no convergence check
 
 
 def _loss_grad_norms(model: Any, enc: EncodedExample) -> list[float]:

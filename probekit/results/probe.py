@@ -150,18 +150,24 @@ class ProbeResult:
         return self.status == "ok"
 
     def token_attribution(self) -> TokenAttribution | None:
-        """``token_grad`` as a :class:`TokenAttribution` (its sequence row), if it was taken."""
+        """``token_grad`` as a :class:`TokenAttribution`, if it was taken.
+
+        The same shape as :func:`probekit.token_grad`: the sequence row is the step's own
+        ‖∂L/∂eᵢ‖; the per-target-token rows are ``nan`` (the step's backward does not
+        separate them — ``pk.token_grad`` computes them).
+        """
         if not self.token_grad:
             return None
         from probekit.results.attribution import TokenAttribution
 
+        unmeasured = (math.nan,) * len(self.input_tokens)
         return TokenAttribution(
             method="token_grad",
             prompt=self.prompt,
             target=self.target,
             input_tokens=self.input_tokens,
-            target_tokens=(),
-            scores=(),
+            target_tokens=self.target_tokens,
+            scores=tuple(unmeasured for _ in self.target_tokens),
             sequence=self.token_grad,
             convergence_delta=(),
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import probekit as pk
 from probekit.results import session_file
@@ -50,3 +51,25 @@ def test_one_label_format_across_results(tiny_gpt2):
     dmap = pk.dataset_map(probe, [EXAMPLE], passes=1)
     label = example_label(EXAMPLE.prompt, EXAMPLE.target)
     assert stream[0].label == imap.rows[0].label == dmap.rows[0].label == label
+
+
+def test_token_grad_has_the_same_shape_from_a_step_and_standalone(tiny_gpt2):
+    model, tok = tiny_gpt2
+    standalone = pk.token_grad(model, tok, EXAMPLE.prompt, EXAMPLE.target)
+    assert standalone.convergence_delta == () and math.isnan(standalone.sequence_delta)
+    shown = pk.Probe(model, tok, lr=0.05, token_grad=True).step(EXAMPLE).token_attribution()
+    assert shown is not None
+    assert shown.target_tokens == standalone.target_tokens
+    assert [len(r) for r in shown.scores] == [len(r) for r in standalone.scores]
+    assert all(math.isnan(v) for row in shown.scores for v in row)  # not measured by a step
+    assert list(shown.to_frame().columns) == list(standalone.to_frame().columns)
+    assert len(shown.to_frame()) == len(standalone.to_frame())
+
+
+def test_only_integrated_gradients_report_a_convergence_delta(tiny_gpt2):
+    model, tok = tiny_gpt2
+    ig = pk.attribute(model, tok, EXAMPLE.prompt, EXAMPLE.target, n_steps=4)
+    assert len(ig.convergence_delta) == len(ig.target_tokens)
+    for method in ("grad_x_input", "ablation"):
+        other = pk.attribute(model, tok, EXAMPLE.prompt, EXAMPLE.target, method=method)
+        assert other.convergence_delta == () and math.isnan(other.sequence_delta)
