@@ -43,6 +43,7 @@ _LAZY: dict[str, str] = {
     "UnsupportedModelError": "probekit.errors",
     "NonFiniteError": "probekit.errors",
     "StateError": "probekit.errors",
+    "OutOfMemoryError": "probekit.errors",
 }
 
 __all__ = [*sorted(_LAZY), "__version__"]
@@ -57,6 +58,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         ModelLoadError,
         ModelNotAvailableError,
         NonFiniteError,
+        OutOfMemoryError,
         ProbekitError,
         StateError,
         UnsupportedModelError,

@@ -80,10 +80,6 @@ class WeightSnapshot:
         if take:
             self.take()
 
-    @property
-    def taken(self) -> bool:
-        return bool(self.saved) or not self.entries
-
     def take(self) -> None:
         """Copy the current values (once; later calls keep the first copy)."""
         if not self.saved:
@@ -99,9 +95,6 @@ class WeightSnapshot:
         if self.saved:
             with torch.no_grad():
                 torch._foreach_copy_(self.params, self.saved)
-
-    def nbytes(self) -> int:
-        return sum(t.numel() * t.element_size() for t in self.saved)
 
 
 def _rng_state() -> tuple[torch.Tensor, list[torch.Tensor]]:

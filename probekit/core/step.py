@@ -77,7 +77,7 @@ def take_step(
     request: StepRequest,
     pad_id: int,
 ) -> StepOutcome:
-    """Step on ``request.example`` and measure everything (see METRICS.md sections 1–3)."""
+    """Step on ``request.example`` and measure everything (see docs/metrics.md sections 1–3)."""
     with preserved(model, entries):
         prior_state = updater.save_state() if request.commit else None
         snapshot = WeightSnapshot(entries, take=False)

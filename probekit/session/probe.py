@@ -61,7 +61,8 @@ class Probe:
     after every step. ``influence=True`` adds TracIn influence on each watch item and
     ``linearize=True`` the JVP-predicted logit change with its residual (both cost
     extra passes); ``token_grad=True`` records ‖∂L/∂eᵢ‖ per input token from the step's
-    own backward (free). ``on_result`` is called with every new result.
+    own backward (free). ``on_result`` is called with every new result. What each number
+    means: docs/metrics.md; what is guaranteed about the model: docs/guarantees.md.
 
     The contract that trajectories, races, maps, attribution and widgets build on (and
     nothing else of the probe's internals; see docs/probe-contract.md):
@@ -216,7 +217,7 @@ class Probe:
         ema_beta: float = 0.9,
         progress: bool | None = None,
     ) -> Trajectory:
-        """Commit one step per example and measure the path travelled (see METRICS.md §4).
+        """Commit one step per example and measure the path travelled (see docs/metrics.md §4).
 
         ``window`` steps are used for the volatility and spike metrics (at most
         ``max_undo``); ``ema_beta`` smooths past gradients for ``grad_consistency``.

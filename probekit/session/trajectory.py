@@ -1,7 +1,7 @@
 """Feeding a sequence of examples through committed steps, and measuring the path travelled.
 
 ``run`` commits one probe step per example and computes, after each, the stream
-metrics of METRICS.md §4. Displacements are measured against weight snapshots in one
+metrics of docs/metrics.md §4. Displacements are measured against weight snapshots in one
 memory pass each: θ₀ (taken at the start) and θ_{t−w}, the undo snapshot w steps back.
 Ctrl-C keeps the steps done so far; the model is left in a consistent committed state.
 """

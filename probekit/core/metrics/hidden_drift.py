@@ -1,4 +1,4 @@
-"""How far each layer's hidden states moved for each watch item (METRICS.md section 2)."""
+"""How far each layer's hidden states moved for each watch item (docs/metrics.md section 2)."""
 
 from __future__ import annotations
 

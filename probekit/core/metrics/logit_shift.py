@@ -1,4 +1,4 @@
-"""How the output distribution of each watch item moved (METRICS.md section 2).
+"""How the output distribution of each watch item moved (docs/metrics.md section 2).
 
 Takes logits at the read positions of a batch before (``zb``) and after (``za``) a
 step, (N, V), and the number of read positions of each item; everything is computed
