@@ -49,3 +49,14 @@ def test_a_layer_that_matches_nothing_names_the_layers(tiny_gpt2):
     layers = r"the layers are embeddings\+lm_head, embeddings, block\.0"
     with pytest.raises(pk.InputError, match=layers):
         pk.Probe(model, tok, pattern="no_such_parameter")
+
+
+def test_the_printed_jupyter_command_works_as_root(monkeypatch):
+    from probekit import cli
+
+    monkeypatch.setattr(cli.os, "geteuid", lambda: 0)
+    assert cli._root_flag() == " --allow-root"
+    monkeypatch.setattr(cli.os, "geteuid", lambda: 1000)
+    assert cli._root_flag() == ""
+    makefile = (ROOT / "Makefile").read_text()
+    assert "--allow-root" in makefile and "test-fast:" in makefile
