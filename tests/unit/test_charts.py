@@ -67,3 +67,14 @@ def test_dynamics_builders_read_isolated_maps_and_streams(tiny_gpt2):
     rows = spec["datasets"][spec["data"]["name"]]
     assert [r["value"] for r in rows] == pytest.approx([s.path_length for s in trajectory.stream])
     assert {r["label"] for r in rows} == {example_label(e.prompt, e.target) for e in examples}
+
+
+def test_log_axes_leave_out_what_they_cannot_show(result):
+    frame = result.to_frame()
+    spec = charts.delta_by_layer(frame, log=True).to_dict()
+    assert spec["encoding"]["y"]["scale"]["type"] == "log"
+    spec = charts.watch_shift(frame, metric="kl", log=True).to_dict()
+    rows = spec["datasets"][spec["data"]["name"]]
+    assert spec["encoding"]["x"]["scale"]["type"] == "log"
+    assert all(r["value"] > 0 for r in rows)
+    assert "scale" not in charts.watch_shift(frame, metric="kl").to_dict()["encoding"]["x"]
