@@ -7,6 +7,8 @@ concatenated, possibly with extra columns such as ``group``) and returns a new
 
 from __future__ import annotations
 
+from typing import Any
+
 import altair as alt
 import pandas as pd
 
@@ -27,13 +29,13 @@ def _layer_order(labels: pd.Series) -> list[str]:
     return sorted(dict.fromkeys(labels), key=key)
 
 
-def _value_scale(data: pd.DataFrame, log: bool) -> tuple[pd.DataFrame, dict[str, object]]:
+def _value_scale(data: pd.DataFrame, log: bool) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Axis options for the value: a log scale (unstacked: Vega cannot stack bars on a log
     axis) drops the values it cannot show (zero or negative)."""
     if not log:
         return data, {}
-    log = {"scale": alt.Scale(type="log"), "stack": None, "axis": alt.Axis(labelOverlap=True)}
-    return data[data["value"] > 0], log
+    options = {"scale": alt.Scale(type="log"), "stack": None, "axis": alt.Axis(labelOverlap=True)}
+    return data[data["value"] > 0], options
 
 
 def delta_by_layer(

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from probekit.core.protocols import CausalLM
 from probekit.errors import InputError, UnsupportedModelError
 
 _BLOCK = re.compile(r"(?:^|\.)(?:h|layers|layer|blocks|block)\.(\d+)\.")
@@ -49,7 +50,7 @@ def layer_of(name: str, aliases: Sequence[str] = ()) -> str:
 
 
 def distinct_parameters(
-    model: torch.nn.Module,
+    model: CausalLM,
 ) -> list[tuple[str, tuple[str, ...], torch.nn.Parameter]]:
     """Every parameter storage once, with all names that refer to it."""
     seen: dict[int, int] = {}
@@ -65,7 +66,7 @@ def distinct_parameters(
 
 
 def select(
-    model: torch.nn.Module,
+    model: CausalLM,
     layers: Iterable[int | str] | None = None,
     pattern: str | None = None,
 ) -> list[ParamEntry]:

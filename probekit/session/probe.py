@@ -29,6 +29,7 @@ from probekit.core.loading import check_vocab, context_length
 from probekit.core.optimizer import OptimizerName, OptimizerSpec, OptimizerState, Updater
 from probekit.core.params import ParamEntry, select
 from probekit.core.per_example import Functional
+from probekit.core.protocols import CausalLM, Tokenizer
 from probekit.core.sandbox import WeightSnapshot, preserved
 from probekit.core.step import StepOutcome, StepRequest, Watched, take_step
 from probekit.errors import InputError, StateError
@@ -81,8 +82,8 @@ class Probe:
 
     def __init__(
         self,
-        model: Any,
-        tokenizer: Any,
+        model: CausalLM,
+        tokenizer: Tokenizer,
         *,
         optimizer: OptimizerName = "sgd",
         lr: float = 1e-3,
