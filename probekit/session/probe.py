@@ -203,8 +203,14 @@ class Probe:
         """Append ``result`` (made outside :meth:`step`) to history, numbered, and tell listeners.
 
         The result is renumbered to its place in history; it does not change the model,
-        the undo stack or ``committed``. Returns the result as recorded.
+        the undo stack or ``committed``, so a result marked committed is refused (it would
+        claim a step the model does not hold). Returns the result as recorded.
         """
+        if result.committed:
+            raise StateError(
+                "record() adds results whose step is not applied to the model; pass "
+                "dataclasses.replace(result, committed=False)"
+            )
         recorded = dataclasses.replace(result, step=len(self.history))
         self.history.append(recorded)
         self._notify(recorded)

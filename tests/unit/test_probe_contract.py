@@ -99,6 +99,8 @@ def test_record_numbers_appends_and_notifies_without_touching_the_model(tiny_gpt
     recorded = probe.record(dataclasses.replace(made, committed=False))
     assert recorded.step == 1 and probe.history[-1] == recorded and heard[-1] == recorded
     assert probe.committed == () and not probe.fingerprint().differences(start)
+    with pytest.raises(pk.StateError, match="committed=False"):
+        probe.record(made)  # it says committed, but the model does not hold that step
 
 
 def test_a_failing_listener_is_a_warning(tiny_gpt2):
