@@ -1,4 +1,7 @@
-.PHONY: setup demo test lab bench retrain-demo
+.PHONY: setup demo test test-fast lab bench retrain-demo
+
+# Jupyter refuses to start as root (containers, CI) without this flag.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 setup:            ## create .venv and install probekit with its test tools
 	bash scripts/setup.sh
@@ -9,8 +12,11 @@ demo:             ## set up, then run the demo on the embedded model (writes rep
 test:             ## set up, then lint, type-check and run the whole test suite
 	bash scripts/test.sh
 
+test-fast:        ## set up, then run the unit tests only (no slow or notebook tests, no lint)
+	bash scripts/test.sh --fast
+
 lab: setup        ## open JupyterLab on the quickstart notebook
-	.venv/bin/jupyter lab notebooks/
+	.venv/bin/jupyter lab notebooks/ $(ROOT_FLAG)
 
 retrain-demo: setup  ## retrain the embedded demo model from its synthetic corpus
 	.venv/bin/python scripts/train_demo.py

@@ -43,6 +43,9 @@ _LAZY: dict[str, str] = {
     "UnsupportedModelError": "probekit.errors",
     "NonFiniteError": "probekit.errors",
     "StateError": "probekit.errors",
+    "OutOfMemoryError": "probekit.errors",
+    "CausalLM": "probekit.core.protocols",
+    "Tokenizer": "probekit.core.protocols",
 }
 
 __all__ = [*sorted(_LAZY), "__version__"]
@@ -52,11 +55,13 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from probekit.core.fingerprint import Fingerprint, fingerprint
     from probekit.core.inputs import Example
     from probekit.core.loading import ModelPair, load, load_demo
+    from probekit.core.protocols import CausalLM, Tokenizer
     from probekit.errors import (
         InputError,
         ModelLoadError,
         ModelNotAvailableError,
         NonFiniteError,
+        OutOfMemoryError,
         ProbekitError,
         StateError,
         UnsupportedModelError,

@@ -31,7 +31,7 @@ def _demo(out: Path) -> int:
     print(f"  {report.index.resolve()}   (open it in a browser)")
     print(f"  {(report.directory / 'session.json').resolve()}")
     print("explore it yourself in JupyterLab:")
-    print(f"  {_jupyter()} lab notebooks/quickstart.ipynb")
+    print(f"  {_jupyter()} lab notebooks/quickstart.ipynb{_root_flag()}")
     return 0 if report.restored else 1
 
 
@@ -42,6 +42,12 @@ def _jupyter() -> str:
         return str(exe.relative_to(Path.cwd()))
     except ValueError:
         return str(exe)
+
+
+def _root_flag() -> str:
+    """Jupyter refuses to run as root (containers, CI) unless told it may."""
+    geteuid = getattr(os, "geteuid", None)
+    return " --allow-root" if geteuid is not None and geteuid() == 0 else ""
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ than one that agrees? Every number in the report is measured in this run.
 from __future__ import annotations
 
 import html
+import os
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -57,7 +58,8 @@ def run(out: Path, log: Callable[[str], None] = print) -> DemoReport:
     log(f"after reset the model is bit-identical to the start: {'yes' if restored else 'NO'}")
     summary = _summary(isolated)
     results = [r for _, r in isolated] + committed
-    session_file.save(out / "session.json", results, {"model": "probekit demo", "lr": LR})
+    session = session_file.save(out / "session.json", results, {"model": "probekit demo", "lr": LR})
+    os.chmod(session, 0o644)  # an ordinary file: readable by whoever may read the report
     summary.to_csv(out / "summary.csv", index=False)
     index = _write_report(out, summary, isolated, committed, accuracy, restored)
     return DemoReport(out, index, summary, accuracy, restored)
@@ -102,11 +104,11 @@ def _commit_contradictions(probe: Probe, log: Callable[[str], None]) -> list[Pro
 
 
 def _flips(r: ProbeResult) -> int:
-    return sum(w.top1_flip for w in r.watch if not w.is_example)
+    return sum(w.top1_flip for w in r.watch)
 
 
 def _watch_kl(r: ProbeResult) -> float:
-    values = [w.kl for w in r.watch if not w.is_example]
+    values = [w.kl for w in r.watch]
     return statistics.fmean(values) if values else float("nan")
 
 
@@ -128,12 +130,29 @@ def _summary(isolated: list[tuple[str, ProbeResult]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+# name → (title, what the chart shows); the titles are drawn on the charts themselves
+CHARTS = {
+    "update_size": ("How far one step moves the model",
+                    "|Δθ| of one isolated SGD step per example (log scale)"),
+    "means": ("What one step disturbs",
+              "mean KL on the watch set, agreeing vs contradicting examples (log scale)"),
+    "layers": ("Where the step lands",
+               "|Δθ| per layer for the first fact and its contradiction (log scale)"),
+    "drift": ("How deep the change reaches",
+              "hidden-state drift (1 − cos) per layer after the first committed step"),
+    "kl_trail": ("What five committed steps on a contradiction disturb",
+                 "KL on each watch item after each committed step (log scale)"),
+}  # fmt: skip
+
+
 def _charts(
     summary: pd.DataFrame, isolated: list[tuple[str, ProbeResult]], committed: list[ProbeResult]
 ) -> dict[str, Any]:
     import altair as alt
 
     from probekit import charts
+
+    log = alt.Scale(type="log")
 
     frames = []
     for kind, r in isolated[:2]:
@@ -143,23 +162,35 @@ def _charts(
     pair = pd.concat(frames)
     trail = pd.concat([r.to_frame() for r in committed])
     means = summary.groupby("kind", as_index=False)[["delta_l2", "watch_kl"]].mean()
-    return {
-        "update_size": alt.Chart(summary, title="update size |Δθ| per example")
+    built = {
+        "update_size": alt.Chart(summary)
         .mark_bar()
         .encode(
             y=alt.Y("example:N", sort=None, title=None),
-            x=alt.X("delta_l2:Q", title="delta_l2"),
+            x=alt.X(
+                "delta_l2:Q",
+                title="delta_l2",
+                scale=log,
+                stack=None,
+                axis=alt.Axis(labelOverlap=True),
+            ),
             color=alt.Color("kind:N"),
             tooltip=["example:N", "kind:N", alt.Tooltip("delta_l2:Q", format=".4f")],
         ),
-        "means": alt.Chart(means, title="mean over examples")
+        "means": alt.Chart(means)
         .mark_bar()
         .encode(
-            x="kind:N", y=alt.Y("watch_kl:Q", title="mean KL on the watch set"), color="kind:N"
+            x="kind:N",
+            y=alt.Y("watch_kl:Q", title="mean KL on the watch set", scale=log, stack=None),
+            color="kind:N",
         ),
-        "layers": charts.delta_by_layer(pair, color="group"),
+        "layers": charts.delta_by_layer(pair, color="group", log=True),
         "drift": charts.hidden_drift(trail[trail["step"] == trail["step"].min()]),
-        "kl_trail": charts.watch_shift(trail, metric="kl", color="step"),
+        "kl_trail": charts.watch_shift(trail, metric="kl", color="step", log=True),
+    }
+    return {
+        name: chart.properties(title=alt.TitleParams(CHARTS[name][0], subtitle=CHARTS[name][1]))
+        for name, chart in built.items()
     }
 
 
@@ -177,7 +208,12 @@ def _write_report(
     for name, chart in _charts(summary, isolated, committed).items():
         spec = chart.properties(width=420).to_dict()
         (out / f"{name}.png").write_bytes(vlc.vegalite_to_png(spec, scale=2))
-        figures.append(vlc.vegalite_to_svg(spec))
+        title, caption = CHARTS[name]
+        figures += [
+            f"<h3>{html.escape(title)}</h3>",
+            f"<p>{html.escape(caption)} — <a href='{name}.png'>{name}.png</a></p>",
+            vlc.vegalite_to_svg(spec),
+        ]
     means = summary.groupby("kind")[["delta_l2", "delta_l1", "watch_kl", "watch_flips"]].mean()
     body = [
         "<h1>probekit demo</h1>",
@@ -190,8 +226,18 @@ def _write_report(
         _table(means.reset_index()),
         "<h2>Every probe</h2>",
         _table(summary),
+        "<h2>Charts</h2>",
         *figures,
         f"<p>Reset restored the model bit-exactly: <b>{'yes' if restored else 'no'}</b>.</p>",
+        "<h2>Files</h2>",
+        "<ul>",
+        "<li><a href='summary.csv'>summary.csv</a>: the table of every probe above</li>",
+        "<li><a href='session.json'>session.json</a>: every result, as strict JSON</li>",
+        *(
+            f"<li><a href='{n}.png'>{n}.png</a>: {html.escape(t)}</li>"
+            for n, (t, _) in CHARTS.items()
+        ),
+        "</ul>",
     ]
     page = (
         "<!doctype html><html><head><meta charset='utf-8'><title>probekit demo</title>"

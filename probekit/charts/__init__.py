@@ -2,11 +2,13 @@
 
 from probekit.charts.dynamics import stream, update_vs_disturbance
 from probekit.charts.probe import delta_by_layer, hidden_drift, topk_bars, watch_shift
+from probekit.charts.tokens import token_heatmap
 
 __all__ = [
     "delta_by_layer",
     "hidden_drift",
     "stream",
+    "token_heatmap",
     "topk_bars",
     "update_vs_disturbance",
     "watch_shift",

@@ -7,6 +7,8 @@ concatenated, possibly with extra columns such as ``group``) and returns a new
 
 from __future__ import annotations
 
+from typing import Any
+
 import altair as alt
 import pandas as pd
 
@@ -29,9 +31,24 @@ def _layer_order(labels: pd.Series) -> list[str]:
     return sorted(dict.fromkeys(labels), key=key)
 
 
-def delta_by_layer(frame: pd.DataFrame, color: str = "step", metric: str = "delta_l2") -> alt.Chart:
-    """Bars of a parameter-delta metric per layer, one colour per ``color`` value."""
-    data = _select(frame, metric, "layer")
+def _value_scale(data: pd.DataFrame, log: bool) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Axis options for the value: a log scale (unstacked: Vega cannot stack bars on a log
+    axis) drops the values it cannot show (zero or negative)."""
+    if not log:
+        return data, {}
+    options = {"scale": alt.Scale(type="log"), "stack": None, "axis": alt.Axis(labelOverlap=True)}
+    return data[data["value"] > 0], options
+
+
+def delta_by_layer(
+    frame: pd.DataFrame, color: str = "step", metric: str = "delta_l2", log: bool = False
+) -> alt.Chart:
+    """Bars of a parameter-delta metric per layer, one colour per ``color`` value.
+
+    ``log=True`` puts the values on a log axis: use it when they span decades (an agreeing
+    and a contradicting example side by side), where a linear axis hides the small bars.
+    """
+    data, axis = _value_scale(_select(frame, metric, "layer"), log)
     data[color] = data[color].astype(str)
     return (
         Chart(data, title=f"{metric} by layer")
@@ -39,16 +56,21 @@ def delta_by_layer(frame: pd.DataFrame, color: str = "step", metric: str = "delt
         .encode(
             x=alt.X("label:N", sort=_layer_order(data["label"]), title="layer"),
             xOffset=alt.XOffset(f"{color}:N"),
-            y=alt.Y("value:Q", title=metric),
+            y=alt.Y("value:Q", title=metric, **axis),
             color=alt.Color(f"{color}:N"),
             tooltip=["label:N", f"{color}:N", alt.Tooltip("value:Q", format=".3g")],
         )
     )
 
 
-def watch_shift(frame: pd.DataFrame, metric: str = "kl", color: str = "step") -> alt.Chart:
-    """Bars of a watch-set metric (``kl``, ``dlogp_target``, ``logit_l2``) per watch item."""
-    data = _select(frame, metric, ("watch", "example"))
+def watch_shift(
+    frame: pd.DataFrame, metric: str = "kl", color: str = "step", log: bool = False
+) -> alt.Chart:
+    """Bars of a watch-set metric (``kl``, ``dlogp_target``, ``logit_l2``) per watch item.
+
+    ``log=True``: a log axis (values ≤ 0, e.g. a KL of exactly zero, are left out).
+    """
+    data, axis = _value_scale(_select(frame, metric, ("watch", "example")), log)
     data[color] = data[color].astype(str)
     return (
         Chart(data, title=f"{metric} on the watch set")
@@ -56,7 +78,7 @@ def watch_shift(frame: pd.DataFrame, metric: str = "kl", color: str = "step") ->
         .encode(
             y=alt.Y("label:N", title=None, sort=None),
             yOffset=alt.YOffset(f"{color}:N"),
-            x=alt.X("value:Q", title=metric),
+            x=alt.X("value:Q", title=metric, **axis),
             color=alt.Color(f"{color}:N"),
             tooltip=["label:N", f"{color}:N", alt.Tooltip("value:Q", format=".3g")],
         )

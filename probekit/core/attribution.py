@@ -6,7 +6,8 @@ attributed; the sequence row attributes ``log p(target)`` (the sum of those rows
 
 - ``ig``: integrated gradients at the input embeddings (Captum
   ``LayerIntegratedGradients``), summed over the embedding dimension, with Captum's
-  convergence delta Σ attributions − (F(x) − F(baseline)) per row.
+  convergence delta Σ attributions − (F(x) − F(baseline)) per row (the other methods
+  have no such check: their ``convergence_delta`` is empty).
 - ``grad_x_input``: (∂ log p / ∂eᵢ) · eᵢ, summed over the embedding dimension.
 - ``ablation``: log p(x) − log p(x with token i replaced by the baseline token)
   (Captum ``FeatureAblation``, one token per feature).
@@ -31,7 +32,9 @@ import torch
 from probekit.core.batch import accepts_logits_to_keep
 from probekit.core.inputs import EncodedExample, Example, encode
 from probekit.core.loading import check_vocab, context_length
+from probekit.core.logprob import target_logp
 from probekit.core.params import ParamEntry
+from probekit.core.protocols import CausalLM, Tokenizer
 from probekit.core.sandbox import preserved
 from probekit.errors import InputError, OutOfMemoryError
 from probekit.results.attribution import TokenAttribution
@@ -45,8 +48,8 @@ Rows = tuple[list[list[float]], list[float]]  # per-target-token rows, convergen
 
 
 def attribute(
-    model: Any,
-    tokenizer: Any,
+    model: CausalLM,
+    tokenizer: Tokenizer,
     prompt: str,
     target: str,
     method: Method = "ig",
@@ -81,7 +84,7 @@ def attribute(
     return _result(tokenizer, enc, method, rows, sequence, deltas, steps, base)
 
 
-def token_grad(model: Any, tokenizer: Any, prompt: str, target: str) -> TokenAttribution:
+def token_grad(model: CausalLM, tokenizer: Tokenizer, prompt: str, target: str) -> TokenAttribution:
     """‖∂L/∂eᵢ‖₂ per input token: which tokens drive a training step on this example.
 
     The sequence row uses L = the mean target-token NLL (the probe's loss); row ``t``
@@ -94,7 +97,7 @@ def token_grad(model: Any, tokenizer: Any, prompt: str, target: str) -> TokenAtt
     return _result(tokenizer, enc, "token_grad", rows, sequence, deltas, None, None)
 
 
-def auto_batch_size(model: Any, n_tokens: int, n_steps: int) -> int:
+def auto_batch_size(model: CausalLM, n_tokens: int, n_steps: int) -> int:
     """Interpolation steps per forward: 16 on the CPU, from free memory on a GPU."""
     device = _device(model)
     if device.type != "cuda":
@@ -149,7 +152,7 @@ def _check_options(method: str, baseline: str, n_steps: int, batch: int | None) 
         raise InputError(f"internal_batch_size must be a positive integer, got {batch!r}")
 
 
-def _encode(model: Any, tokenizer: Any, prompt: str, target: str) -> EncodedExample:
+def _encode(model: CausalLM, tokenizer: Tokenizer, prompt: str, target: str) -> EncodedExample:
     if not isinstance(target, str):
         raise InputError(f"target must be a string, got {type(target).__name__}")
     check_vocab(model, tokenizer)
@@ -162,7 +165,7 @@ def _encode(model: Any, tokenizer: Any, prompt: str, target: str) -> EncodedExam
     )
 
 
-def _entries(model: Any) -> list[ParamEntry]:
+def _entries(model: CausalLM) -> list[ParamEntry]:
     """The parameters left trainable while attributing: those that already were.
 
     Attribution needs no parameter gradient, but freezing every weight measured slower
@@ -172,11 +175,11 @@ def _entries(model: Any) -> list[ParamEntry]:
     return [ParamEntry("", (), "", p) for p in params if p.requires_grad]
 
 
-def _device(model: Any) -> torch.device:
+def _device(model: CausalLM) -> torch.device:
     return torch.device(model.get_input_embeddings().weight.device)
 
 
-def _ids(enc: EncodedExample, model: Any) -> torch.Tensor:
+def _ids(enc: EncodedExample, model: CausalLM) -> torch.Tensor:
     """The input ids every row is scored over: ``prompt + target[:-1]``, shape (1, T)."""
     return torch.tensor([enc.input_ids[:-1]], device=_device(model))
 
@@ -192,7 +195,9 @@ def _pad(row: torch.Tensor, width: int) -> list[float]:
     return values + [0.0] * (width - len(values))
 
 
-def _logprob_fn(model: Any, target_id: int, embeds: bool = False) -> Callable[..., torch.Tensor]:
+def _logprob_fn(
+    model: CausalLM, target_id: int, embeds: bool = False
+) -> Callable[..., torch.Tensor]:
     """F(x) = log p(target_id | x) at the last position, per batch row (float32)."""
     kwargs: dict[str, Any] = {"use_cache": False}
     if accepts_logits_to_keep(model):
@@ -202,12 +207,13 @@ def _logprob_fn(model: Any, target_id: int, embeds: bool = False) -> Callable[..
     def forward(inputs: torch.Tensor) -> torch.Tensor:
         mask = torch.ones(inputs.shape[:2], dtype=torch.long, device=inputs.device)
         logits = model(**{key: inputs}, attention_mask=mask, **kwargs).logits[:, -1].float()
-        return torch.log_softmax(logits, dim=-1)[:, target_id]
+        targets = torch.full(logits.shape[:1], target_id, device=logits.device)
+        return target_logp(torch.log_softmax(logits, dim=-1), targets)
 
     return forward
 
 
-def baseline_id(tokenizer: Any, baseline: str) -> int:
+def baseline_id(tokenizer: Tokenizer, baseline: str) -> int:
     """The token a ``"pad"`` or ``"unk"`` baseline puts at every position."""
     names = ("pad_token_id", "eos_token_id", "unk_token_id") if baseline == "pad" else ()
     for name in (*names, "unk_token_id"):
@@ -220,7 +226,12 @@ def baseline_id(tokenizer: Any, baseline: str) -> int:
 
 
 def _ig(
-    model: Any, tokenizer: Any, enc: EncodedExample, baseline: str, n_steps: int, batch: int
+    model: CausalLM,
+    tokenizer: Tokenizer,
+    enc: EncodedExample,
+    baseline: str,
+    n_steps: int,
+    batch: int,
 ) -> Rows:
     from captum.attr import IntegratedGradients, LayerIntegratedGradients
 
@@ -252,7 +263,7 @@ def _ig(
     return rows, deltas
 
 
-def _ablation(model: Any, tokenizer: Any, enc: EncodedExample, baseline: str) -> Rows:
+def _ablation(model: CausalLM, tokenizer: Tokenizer, enc: EncodedExample, baseline: str) -> Rows:
     from captum.attr import FeatureAblation
 
     ids = _ids(enc, model)
@@ -265,10 +276,10 @@ def _ablation(model: Any, tokenizer: Any, enc: EncodedExample, baseline: str) ->
                 inputs, baselines=replacement, feature_mask=mask
             )
         rows.append(_pad(attr[0].float(), ids.shape[1]))
-    return rows, [float("nan")] * len(rows)
+    return rows, []  # ablation has no convergence check
 
 
-def _target_logprobs(model: Any, enc: EncodedExample) -> tuple[torch.Tensor, torch.Tensor]:
+def _target_logprobs(model: CausalLM, enc: EncodedExample) -> tuple[torch.Tensor, torch.Tensor]:
     """Input embeddings (1, T, d) requiring grad, and log p of each target token (n,)."""
     ids = _ids(enc, model)
     embeds = model.get_input_embeddings()(ids).detach().requires_grad_(True)
@@ -276,11 +287,10 @@ def _target_logprobs(model: Any, enc: EncodedExample) -> tuple[torch.Tensor, tor
     start = len(enc.prompt_ids) - 1
     read = logits[start:]
     targets = torch.tensor(enc.target_ids, device=read.device)
-    logp = torch.log_softmax(read, dim=-1).gather(1, targets[:, None]).squeeze(1)
-    return embeds, logp
+    return embeds, target_logp(torch.log_softmax(read, dim=-1), targets)
 
 
-def _gradient_rows(model: Any, enc: EncodedExample, kind: str) -> Rows:
+def _gradient_rows(model: CausalLM, enc: EncodedExample, kind: str) -> Rows:
     """Per target token: grad·input of log p, or the gradient norm of the NLL."""
     with torch.enable_grad():
         embeds, logp = _target_logprobs(model, enc)
@@ -289,10 +299,10 @@ def _gradient_rows(model: Any, enc: EncodedExample, kind: str) -> Rows:
             (grad,) = torch.autograd.grad(logp[t], embeds, retain_graph=t + 1 < logp.shape[0])
             score = (grad * embeds).sum(-1) if kind == "grad_x_input" else grad.norm(dim=-1)
             rows.append(_pad(score[0], embeds.shape[1]))
-    return rows, [float("nan")] * len(rows)
+    return rows, []  # gradient methods have no convergence check
 
 
-def _loss_grad_norms(model: Any, enc: EncodedExample) -> list[float]:
+def _loss_grad_norms(model: CausalLM, enc: EncodedExample) -> list[float]:
     """‖∂L/∂eᵢ‖₂ for L the mean target-token NLL."""
     with torch.enable_grad():
         embeds, logp = _target_logprobs(model, enc)
@@ -301,7 +311,7 @@ def _loss_grad_norms(model: Any, enc: EncodedExample) -> list[float]:
 
 
 def _result(
-    tokenizer: Any,
+    tokenizer: Tokenizer,
     enc: EncodedExample,
     method: str,
     rows: list[list[float]],

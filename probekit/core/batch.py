@@ -15,6 +15,8 @@ from typing import Any
 import torch
 
 from probekit.core.inputs import EncodedExample
+from probekit.core.logprob import target_nll as _target_nll
+from probekit.core.protocols import CausalLM
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,7 @@ def make_batch(items: Sequence[EncodedExample], pad_id: int, device: torch.devic
     )
 
 
-def forward(model: Any, batch: Batch) -> Outputs:
+def forward(model: CausalLM, batch: Batch) -> Outputs:
     """Run the model on ``batch``; logits in float32 at read positions, hidden states at tokens.
 
     Where the model supports ``logits_to_keep``, the LM head projects only the read
@@ -103,7 +105,7 @@ def _real_tokens(hidden_states: tuple[torch.Tensor, ...], batch: Batch) -> tuple
     return tuple(h.detach()[real] for h in hidden_states)
 
 
-def read_mask(model: Any, batch: Batch) -> torch.Tensor | None:
+def read_mask(model: CausalLM, batch: Batch) -> torch.Tensor | None:
     """A (B, T) boolean mask of the read positions, if the model can take ``logits_to_keep``."""
     if not accepts_logits_to_keep(model):
         return None
@@ -115,7 +117,7 @@ def read_mask(model: Any, batch: Batch) -> torch.Tensor | None:
 _LOGITS_TO_KEEP: dict[type, bool] = {}
 
 
-def accepts_logits_to_keep(model: Any) -> bool:
+def accepts_logits_to_keep(model: CausalLM) -> bool:
     cls = type(model)
     if cls not in _LOGITS_TO_KEEP:
         try:
@@ -127,10 +129,7 @@ def accepts_logits_to_keep(model: Any) -> bool:
 
 def target_nll(outputs: Outputs, batch: Batch) -> torch.Tensor:
     """Per-read-position NLL of the target token (N,), float32; NaN where there is no target."""
-    logp = torch.log_softmax(outputs.logits, dim=-1)
-    safe = batch.targets.clamp(min=0)
-    nll = -logp.gather(1, safe[:, None]).squeeze(1)
-    return torch.where(batch.targets >= 0, nll, torch.full_like(nll, float("nan")))
+    return _target_nll(outputs.logits, batch.targets)
 
 
 def detach(outputs: Outputs) -> Outputs:

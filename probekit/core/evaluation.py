@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
 from probekit.core import batch as batching
 from probekit.core.inputs import EncodedExample
-from probekit.core.metrics.segments import segment_sum
+from probekit.core.logprob import segment_sum
 from probekit.core.params import ParamEntry
+from probekit.core.protocols import CausalLM
 from probekit.core.sandbox import preserved
 
 
@@ -25,7 +25,7 @@ class Evaluation:
 
 
 def evaluate(
-    model: Any, entries: Sequence[ParamEntry], encoded: Sequence[EncodedExample], pad_id: int
+    model: CausalLM, entries: Sequence[ParamEntry], encoded: Sequence[EncodedExample], pad_id: int
 ) -> Evaluation:
     """One batched forward in eval mode (the model's flags restored afterwards)."""
     if not encoded:

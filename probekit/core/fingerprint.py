@@ -14,6 +14,8 @@ from typing import Any
 
 import torch
 
+from probekit.core.protocols import CausalLM
+
 _HOOK_DICTS = (
     "_forward_hooks",
     "_forward_pre_hooks",
@@ -49,7 +51,7 @@ def tensor_digest(tensor: torch.Tensor) -> str:
     return digest.hexdigest()
 
 
-def fingerprint(model: torch.nn.Module, optimizer: Any = None) -> Fingerprint:
+def fingerprint(model: CausalLM, optimizer: Any = None) -> Fingerprint:
     """Fingerprint ``model`` (and an optimizer's state, if given)."""
     names_by_id: dict[int, list[str]] = {}
     for name, p in model.named_parameters(remove_duplicate=False):

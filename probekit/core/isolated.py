@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
-from probekit.core import ghost, update_rule
+from probekit.core import ghost, logprob, update_rule
 from probekit.core.batch import make_batch
 from probekit.core.inputs import EncodedExample
 from probekit.core.optimizer import OptimizerSpec, OptimizerState
@@ -133,19 +133,12 @@ def _advance(setup: Setup, indices: list[int]) -> None:
 def _mean_nll(targets: torch.Tensor) -> ghost.Objective:
     """Each row's mean target-token NLL from its logits (R, T, V)."""
 
-    def objective(logits: torch.Tensor) -> torch.Tensor:
-        logp = torch.log_softmax(logits, dim=-1)
-        read = targets >= 0
-        nll = -logp.gather(2, targets.clamp(min=0)[..., None]).squeeze(2)
-        return torch.where(read, nll, torch.zeros_like(nll)).sum(1) / read.sum(1)
-
-    return objective
+    return lambda logits: logprob.mean_target_nll(logits, targets)
 
 
 def _target_logp(targets: torch.Tensor) -> ghost.Objective:
     """Each row's log p(target), summed over its target tokens."""
-    mean = _mean_nll(targets)
-    return lambda logits: -mean(logits) * (targets >= 0).sum(1)
+    return lambda logits: logprob.sum_target_logp(logits, targets)
 
 
 def _first_order_materialised(setup: Setup, examples: Sequence[EncodedExample]) -> Numbers:
@@ -221,10 +214,7 @@ def _exact_chunk(setup: Setup, stacked: Stacked, watch: _WatchRows) -> Numbers:
     deltas = _deltas(setup.fn.base, params)
     with torch.no_grad():
         logits = setup.fn.stepped_logits(params, stacked.ids, watch.ids)
-    own = torch.log_softmax(logits[:, 0].double(), dim=-1)
-    read = stacked.targets >= 0
-    nll = -own.gather(2, stacked.targets.clamp(min=0)[..., None]).squeeze(2)
-    loss_after = torch.where(read, nll, torch.zeros_like(nll)).sum(1) / read.sum(1)
+    loss_after = logprob.mean_target_nll(logits[:, 0].double(), stacked.targets)
     kl, dlogp, flips = _watch_shift(logits, watch)
     return Numbers(
         loss_before=loss.double().cpu(),
@@ -240,6 +230,9 @@ def _exact_chunk(setup: Setup, stacked: Stacked, watch: _WatchRows) -> Numbers:
 def _descend(setup: Setup, stacked: Stacked) -> tuple[Params, torch.Tensor, Params]:
     """``steps`` rounds of the update rule per example; stacked params, first loss and grads."""
     params: Params = setup.fn.base
+    rule = setup.spec.rule
+    for saved in setup.state.values():
+        rule.check_state(saved)
     states = {
         e.name: update_rule.TensorState.of(setup.state.get(i)) for i, e in enumerate(setup.entries)
     }
@@ -259,8 +252,7 @@ def _descend(setup: Setup, stacked: Stacked) -> tuple[Params, torch.Tensor, Para
 
 
 def _plain_sgd_once(setup: Setup) -> bool:
-    spec = setup.spec
-    return spec.name == "sgd" and spec.momentum == 0 and spec.decay == 0 and setup.steps == 1
+    return setup.spec.plain_sgd and setup.steps == 1
 
 
 def _deltas(base: Params, params: Params) -> Params:
@@ -315,21 +307,16 @@ def _watch_shift(
         return empty, empty, empty.bool()
     after = torch.log_softmax(logits[:, 1 + watch.rows, watch.cols].double(), dim=-1)
     before = watch.logp_before.to(after.device)
-    kl = (before.exp() * (before - after)).sum(-1)  # (C, R)
-    safe = watch.targets.clamp(min=0)
-    index = torch.arange(len(safe), device=after.device)
-    dlogp = after[:, index, safe] - before[index, safe]
-    dlogp = torch.where(watch.targets >= 0, dlogp, torch.full_like(dlogp, math.nan))
+    kl = logprob.kl(before, after)  # (C, R)
+    targets = watch.targets.to(after.device)
+    dlogp = logprob.target_logp(after, targets) - logprob.target_logp(before, targets)
     flips = (after.argmax(-1) != before.argmax(-1)).double()
-    seg = torch.repeat_interleave(torch.arange(len(watch.counts)), torch.tensor(watch.counts))
-    seg = seg.to(after.device)
-    counts = torch.tensor(watch.counts, dtype=torch.float64, device=after.device)
-
-    def per_item(values: torch.Tensor) -> torch.Tensor:
-        out = torch.zeros((n, len(watch.counts)), dtype=torch.float64, device=values.device)
-        return out.index_add(1, seg, values)
-
-    return per_item(kl) / counts, per_item(dlogp), per_item(flips) > 0
+    counts = watch.counts
+    return (
+        logprob.segment_mean(kl, counts),
+        logprob.segment_sum(dlogp, counts),
+        logprob.segment_sum(flips, counts) > 0,
+    )
 
 
 def _width(examples: Sequence[EncodedExample], watch: Sequence[EncodedExample]) -> int:

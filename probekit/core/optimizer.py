@@ -16,8 +16,10 @@ from typing import Any, Literal
 import torch
 
 from probekit.core.params import ParamEntry
+from probekit.core.update_rule import UpdateRule, rule
 from probekit.errors import InputError
 
+# The built-in rules (probekit.core.update_rule.RULES may hold more).
 OptimizerName = Literal["sgd", "adam", "adamw"]
 OptimizerState = dict[int, dict[str, Any]]
 
@@ -26,24 +28,32 @@ OptimizerState = dict[int, dict[str, Any]]
 class OptimizerSpec:
     """Which update rule, with its hyper-parameters (torch.optim defaults unless given)."""
 
-    name: OptimizerName = "sgd"
+    name: str = "sgd"
     lr: float = 1e-3
     momentum: float = 0.0
-    weight_decay: float | None = None  # None → 0 for sgd/adam, 0.01 for adamw
+    weight_decay: float | None = None  # None → the rule's default (0.01 for adamw, else 0)
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
 
     def __post_init__(self) -> None:
-        if self.name not in ("sgd", "adam", "adamw"):
-            raise InputError(f"unknown optimizer {self.name!r}; use 'sgd', 'adam' or 'adamw'")
+        rule(self.name)  # refuses unknown names
         if not self.lr >= 0 or self.lr == float("inf"):
             raise InputError(f"lr must be a finite number ≥ 0, got {self.lr!r}")
+
+    @property
+    def rule(self) -> UpdateRule:
+        return rule(self.name)
 
     @property
     def decay(self) -> float:
         if self.weight_decay is not None:
             return self.weight_decay
-        return 0.01 if self.name == "adamw" else 0.0
+        return self.rule.default_decay
+
+    @property
+    def plain_sgd(self) -> bool:
+        """SGD without momentum or weight decay: θ ← θ − lr·g, nothing else."""
+        return self.name == "sgd" and self.momentum == 0 and self.decay == 0
 
 
 class Updater:
@@ -65,11 +75,7 @@ class Updater:
     @property
     def plain_sgd(self) -> bool:
         """SGD without momentum or weight decay: θ ← θ − lr·g, nothing else."""
-        return self.spec.name == "sgd" and self.spec.momentum == 0 and self.spec.decay == 0
-
-    @property
-    def half(self) -> bool:
-        return any(m is not None for m in self.masters)
+        return self.spec.plain_sgd
 
     def apply(self) -> list[float]:
         """One update from the gradients in ``param.grad``; returns per-tensor decay² (AdamW)."""
@@ -88,7 +94,7 @@ class Updater:
 
     def _decay_sq(self) -> list[float]:
         factor = self.spec.lr * self.spec.decay
-        if self.spec.name != "adamw" or factor == 0:
+        if not self.spec.rule.decoupled_decay or factor == 0:
             return [0.0] * len(self.targets)
         norms = torch._foreach_norm([t.detach() for t in self.targets])
         return [float(n.double()) ** 2 * factor**2 for n in norms]
@@ -103,7 +109,8 @@ class Updater:
                 out.append(m.detach() - s.float())
                 continue
             state = self.optimizer.state.get(p, {})
-            candidates = (state.get("exp_avg"), state.get("momentum_buffer"), p.grad)
+            key = self.spec.rule.direction_key
+            candidates = (state.get(key) if key else None, p.grad)
             direction = next((c for c in candidates if c is not None), None)
             out.append(None if direction is None else direction.detach())
         return out
@@ -142,11 +149,5 @@ class Updater:
 
 
 def _build(spec: OptimizerSpec, targets: list[torch.Tensor]) -> torch.optim.Optimizer:
-    if spec.name == "sgd":
-        return torch.optim.SGD(
-            targets, lr=spec.lr, momentum=spec.momentum, weight_decay=spec.decay, foreach=True
-        )
-    cls = torch.optim.Adam if spec.name == "adam" else torch.optim.AdamW
-    return cls(
-        targets, lr=spec.lr, betas=spec.betas, eps=spec.eps, weight_decay=spec.decay, foreach=True
-    )
+    found = spec.rule
+    return found.torch_class(targets, **found.torch_options(spec))

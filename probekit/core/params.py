@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from probekit.core.protocols import CausalLM
 from probekit.errors import InputError, UnsupportedModelError
 
 _BLOCK = re.compile(r"(?:^|\.)(?:h|layers|layer|blocks|block)\.(\d+)\.")
@@ -49,7 +50,7 @@ def layer_of(name: str, aliases: Sequence[str] = ()) -> str:
 
 
 def distinct_parameters(
-    model: torch.nn.Module,
+    model: CausalLM,
 ) -> list[tuple[str, tuple[str, ...], torch.nn.Parameter]]:
     """Every parameter storage once, with all names that refer to it."""
     seen: dict[int, int] = {}
@@ -65,7 +66,7 @@ def distinct_parameters(
 
 
 def select(
-    model: torch.nn.Module,
+    model: CausalLM,
     layers: Iterable[int | str] | None = None,
     pattern: str | None = None,
 ) -> list[ParamEntry]:
@@ -84,6 +85,7 @@ def select(
             "the model has no trainable parameters (every requires_grad is False); unfreeze "
             "the part you want to probe, e.g. model.lm_head.requires_grad_(True)"
         )
+    everything = entries
     if layers is not None:
         wanted = _layer_labels(layers, entries)
         entries = [e for e in entries if e.layer in wanted or wanted & _split_tied(e.layer)]
@@ -91,9 +93,11 @@ def select(
         regex = re.compile(pattern)
         entries = [e for e in entries if any(regex.search(n) for n in (e.name, *e.aliases))]
     if not entries:
+        labels = ", ".join(dict.fromkeys(e.layer for e in everything))
         raise InputError(
-            f"no trainable parameter matches layers={layers!r} pattern={pattern!r}; "
-            "see pk.parameter_table(model) for names and layers"
+            f"no trainable parameter matches layers={layers!r} pattern={pattern!r}; the "
+            f"layers are {labels} and the names look like {everything[0].name!r} (all of "
+            "them: [n for n, p in model.named_parameters() if p.requires_grad])"
         )
     return entries
 

@@ -24,6 +24,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from probekit.core.batch import make_batch
 from probekit.core.inputs import EncodedExample
+from probekit.core.logprob import mean_target_nll, sum_target_logp
 from probekit.core.params import ParamEntry
 
 Params = dict[str, torch.Tensor]
@@ -92,14 +93,11 @@ class Functional:
 
     def loss(self, params: Params, ids: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Mean target-token NLL of one example (ids, targets: (T,))."""
-        logp = torch.log_softmax(self.logits(params, ids[None])[0], dim=-1)
-        read = targets >= 0
-        nll = -logp.gather(1, targets.clamp(min=0)[:, None]).squeeze(1)
-        return torch.where(read, nll, torch.zeros_like(nll)).sum() / read.sum()
+        return mean_target_nll(self.logits(params, ids[None])[0], targets)
 
     def target_logp(self, params: Params, ids: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """log p(target) of one example, summed over its target tokens."""
-        return -self.loss(params, ids, targets) * (targets >= 0).sum()
+        return sum_target_logp(self.logits(params, ids[None])[0], targets)
 
     def grads(
         self, params: Params, chunk: Stacked, stacked_params: bool

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from probekit.core.params import ParamEntry
+from probekit.core.protocols import CausalLM
 from probekit.errors import UnsupportedModelError
 
 # hf_device_map values that mean "not resident on the compute device".
@@ -67,7 +68,7 @@ class Placement:
         return found
 
 
-def inspect(model: torch.nn.Module) -> Placement:
+def inspect(model: CausalLM) -> Placement:
     """Look at a model's parameters, ``hf_device_map`` and quantization markers."""
     meta, devices = [], set()
     for name, param in model.named_parameters():
@@ -94,7 +95,7 @@ def inspect(model: torch.nn.Module) -> Placement:
     )
 
 
-def check_probe(model: torch.nn.Module, entries: Sequence[ParamEntry], *, subset: bool) -> None:
+def check_probe(model: CausalLM, entries: Sequence[ParamEntry], *, subset: bool) -> None:
     """Refuse a probe whose stepped parameters cannot be written and restored exactly.
 
     ``subset`` says the user chose the parameters (``layers``/``pattern``) or the model
@@ -133,14 +134,14 @@ def check_probe(model: torch.nn.Module, entries: Sequence[ParamEntry], *, subset
         )
 
 
-def is_adapted(model: torch.nn.Module) -> bool:
+def is_adapted(model: CausalLM) -> bool:
     """A PEFT model (LoRA or another adapter method): its trainable part is the adapters."""
     return bool(getattr(model, "peft_config", None)) or any(
         "lora_" in name for name, _ in model.named_modules()
     )
 
 
-def _quantization(model: torch.nn.Module) -> str | None:
+def _quantization(model: CausalLM) -> str | None:
     config = getattr(model, "config", None)
     qconfig: Any = getattr(config, "quantization_config", None)
     if qconfig is not None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
 
 from probekit.core.batch import Batch, Outputs
 from probekit.core.inputs import EncodedExample
 from probekit.core.metrics import hidden_drift, logit_shift
+from probekit.core.protocols import Tokenizer
 from probekit.results.probe import LayerDrift, WatchRow
 
 
@@ -54,7 +54,7 @@ def rows(
     ]
 
 
-def with_token_text(watch: Sequence[WatchRow], tokenizer: Any) -> list[WatchRow]:
+def with_token_text(watch: Sequence[WatchRow], tokenizer: Tokenizer) -> list[WatchRow]:
     """Replace token ids in the top-k lists by their text (decoded, shown literally)."""
 
     def text(pairs: tuple[tuple[str, float], ...]) -> tuple[tuple[str, float], ...]:

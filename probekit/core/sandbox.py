@@ -14,10 +14,11 @@ from contextlib import contextmanager
 import torch
 
 from probekit.core.params import ParamEntry
+from probekit.core.protocols import CausalLM
 
 
 @contextmanager
-def preserved(model: torch.nn.Module, entries: Sequence[ParamEntry]) -> Iterator[None]:
+def preserved(model: CausalLM, entries: Sequence[ParamEntry]) -> Iterator[None]:
     """Eval mode, grads set aside, only ``entries`` trainable — all restored on exit."""
     modes = [(m, m.training) for m in model.modules()]
     params = list(dict.fromkeys(model.parameters()))
@@ -50,7 +51,7 @@ _HF_HOOK_MARKER = "_output_capturing_hooks_installed"
 HookState = tuple[dict[int, tuple[set[int], ...]], set[int]]
 
 
-def _hook_keys(model: torch.nn.Module) -> HookState:
+def _hook_keys(model: CausalLM) -> HookState:
     keys = {
         id(m): tuple(set(getattr(m, d, None) or {}) for d in HOOK_DICTS) for m in model.modules()
     }
@@ -58,7 +59,7 @@ def _hook_keys(model: torch.nn.Module) -> HookState:
     return keys, marked
 
 
-def _drop_new_hooks(model: torch.nn.Module, before: HookState) -> None:
+def _drop_new_hooks(model: CausalLM, before: HookState) -> None:
     """Remove every hook added while we held the model (ours, or the library's on our behalf)."""
     keys, marked = before
     for module in model.modules():
@@ -80,10 +81,6 @@ class WeightSnapshot:
         if take:
             self.take()
 
-    @property
-    def taken(self) -> bool:
-        return bool(self.saved) or not self.entries
-
     def take(self) -> None:
         """Copy the current values (once; later calls keep the first copy)."""
         if not self.saved:
@@ -99,9 +96,6 @@ class WeightSnapshot:
         if self.saved:
             with torch.no_grad():
                 torch._foreach_copy_(self.params, self.saved)
-
-    def nbytes(self) -> int:
-        return sum(t.numel() * t.element_size() for t in self.saved)
 
 
 def _rng_state() -> tuple[torch.Tensor, list[torch.Tensor]]:

@@ -24,7 +24,7 @@ from probekit.core.metrics import linear, param_delta
 from probekit.core.optimizer import OptimizerState, Updater
 from probekit.core.params import ParamEntry
 from probekit.core.sandbox import WeightSnapshot, preserved
-from probekit.results.probe import TensorDelta, WatchRow
+from probekit.results.probe import StepStatus, TensorDelta, WatchRow
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class StepRequest:
 class StepOutcome:
     """Raw material for a :class:`ProbeResult`, plus what undo needs after a commit."""
 
-    status: str
+    status: StepStatus
     loss_before: float
     loss_after: float
     nll_before: list[float]
@@ -77,7 +77,7 @@ def take_step(
     request: StepRequest,
     pad_id: int,
 ) -> StepOutcome:
-    """Step on ``request.example`` and measure everything (see METRICS.md sections 1–3)."""
+    """Step on ``request.example`` and measure everything (see docs/metrics.md sections 1–3)."""
     with preserved(model, entries):
         prior_state = updater.save_state() if request.commit else None
         snapshot = WeightSnapshot(entries, take=False)
@@ -191,7 +191,7 @@ def _forward_after(
         return batching.forward(model, watched.batch), batching.forward(model, ex_batch)
 
 
-def _failed(status: str, done: Descent, tensors: list[TensorDelta]) -> StepOutcome:
+def _failed(status: StepStatus, done: Descent, tensors: list[TensorDelta]) -> StepOutcome:
     messages = {
         "nonfinite_loss": "the loss is NaN or infinite at the current weights; nothing was stepped",
         "nonfinite_grad": "the gradient has NaN or infinite entries; the step was not applied",
@@ -231,7 +231,7 @@ def _linearise(
     return residuals, norms
 
 
-def _status(stats: torch.Tensor, entries: Sequence[ParamEntry]) -> str:
+def _status(stats: torch.Tensor, entries: Sequence[ParamEntry]) -> StepStatus:
     if bool(torch.isfinite(stats).all()):
         return "ok"
     grads = (e.param.grad for e in entries)

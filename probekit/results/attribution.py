@@ -1,8 +1,8 @@
 """Token attributions as inert data: which input tokens a target's log-probability rests on.
 
 Nothing here refers to a model: tokens are plain strings (the literal text each token
-decodes to) and scores are plain floats. ``nan`` marks a value that does not apply
-(the convergence delta of a method that has none).
+decodes to) and scores are plain floats. ``nan`` marks a value that was not measured
+(the per-target-token rows of a probe step's ``token_grad``).
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ class TokenAttribution:
     positions score ``0.0``. ``sequence`` attributes the whole target (for ``ig``,
     ``grad_x_input`` and ``ablation`` the sum of the rows; for ``token_grad`` the norm of
     the mean loss's gradient). ``convergence_delta[t]`` is Σᵢ scores[t][i] − (F(x) − F(b))
-    for integrated gradients, ``nan`` otherwise.
+    for integrated gradients; it is empty for the methods that have no such check.
+    Every attribution has the same shape: one row per target token and the sequence row.
     """
 
     method: str
@@ -49,8 +50,9 @@ class TokenAttribution:
 
     @property
     def sequence_delta(self) -> float:
-        """Convergence delta of the sequence row (the sum of the per-token deltas)."""
-        return math.fsum(self.convergence_delta)
+        """Convergence delta of the sequence row (the sum of the per-token deltas); ``nan``
+        for a method without one."""
+        return math.fsum(self.convergence_delta) if self.convergence_delta else math.nan
 
     def to_frame(self) -> pd.DataFrame:
         """Long tidy frame, one row per (target token, input token), plus the sequence row."""

@@ -1,4 +1,4 @@
-"""Dataset maps for one model session (METRICS.md §5): committed passes, or isolated probes."""
+"""Dataset maps for one model session (docs/metrics.md §5): committed passes, or isolated probes."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -98,13 +98,22 @@ class WatchRow:
     linear_residual: float = math.nan
 
 
+StepStatus = Literal["ok", "nonfinite_loss", "nonfinite_grad", "nonfinite_weights"]
+
+
 @dataclass(frozen=True)
 class ProbeResult:
-    """Everything one probe step measured. ``status`` is ``"ok"`` or names what went wrong."""
+    """Everything one probe step measured. ``status`` is ``"ok"`` or names what went wrong.
+
+    ``watch`` holds one row per watch item, in the probe's order; ``example`` is the same
+    measurement on the stepped example itself (its label is ``"example"``); ``rows`` is
+    both, watch items first. A row marked ``is_example`` given in ``watch`` (as older
+    session files have it) is moved to ``example``.
+    """
 
     step: int
     committed: bool
-    status: str
+    status: StepStatus
     prompt: str
     target: str
     target_tokens: tuple[str, ...]
@@ -121,24 +130,44 @@ class ProbeResult:
     notes: tuple[str, ...] = field(default_factory=tuple)
     input_tokens: tuple[str, ...] = ()  # prompt + target[:-1], when token_grad was asked for
     token_grad: tuple[float, ...] = ()  # ‖∂L/∂eᵢ‖ per input token, from the step's backward
+    example: WatchRow | None = None
+
+    def __post_init__(self) -> None:
+        own = [row for row in self.watch if row.is_example]
+        if own:
+            if len(own) > 1 or self.example is not None:
+                raise ValueError("a probe result has one example row")
+            object.__setattr__(self, "watch", tuple(r for r in self.watch if not r.is_example))
+            object.__setattr__(self, "example", own[0])
+
+    @property
+    def rows(self) -> tuple[WatchRow, ...]:
+        """Every measured row: the watch items, then the example itself (when measured)."""
+        return self.watch if self.example is None else (*self.watch, self.example)
 
     @property
     def ok(self) -> bool:
         return self.status == "ok"
 
     def token_attribution(self) -> TokenAttribution | None:
-        """``token_grad`` as a :class:`TokenAttribution` (its sequence row), if it was taken."""
+        """``token_grad`` as a :class:`TokenAttribution`, if it was taken.
+
+        The same shape as :func:`probekit.token_grad`: the sequence row is the step's own
+        ‖∂L/∂eᵢ‖; the per-target-token rows are ``nan`` (the step's backward does not
+        separate them — ``pk.token_grad`` computes them).
+        """
         if not self.token_grad:
             return None
         from probekit.results.attribution import TokenAttribution
 
+        unmeasured = (math.nan,) * len(self.input_tokens)
         return TokenAttribution(
             method="token_grad",
             prompt=self.prompt,
             target=self.target,
             input_tokens=self.input_tokens,
-            target_tokens=(),
-            scores=(),
+            target_tokens=self.target_tokens,
+            scores=tuple(unmeasured for _ in self.target_tokens),
             sequence=self.token_grad,
             convergence_delta=(),
         )
@@ -163,7 +192,8 @@ class ProbeResult:
         return self.total.grad_l2
 
     def watch_row(self, label: str) -> WatchRow:
-        for row in self.watch:
+        """The row of the watch item called ``label`` (``"example"``: the example's own row)."""
+        for row in self.rows:
             if row.label == label:
                 return row
         raise KeyError(label)
@@ -194,7 +224,7 @@ class ProbeResult:
 
         records = [
             (self.step, row.label, when, rank, token, prob)
-            for row in self.watch
+            for row in self.rows
             for when, pairs in (("before", row.topk_before), ("after", row.topk_after))
             for rank, (token, prob) in enumerate(pairs)
         ]
@@ -211,7 +241,7 @@ class ProbeResult:
             yield from _delta_records(s, "layer", layer, layer, self.layer(layer))
         for t in self.tensors:
             yield from _delta_records(s, "tensor", t.name, t.layer, DeltaSummary.of([t]))
-        for row in self.watch:
+        for row in self.rows:
             scope = "example" if row.is_example else "watch"
             values = (row.kl, row.dlogp_target, float(row.top1_flip), row.logit_l2)
             for metric, value in zip(WATCH_METRICS, values, strict=True):

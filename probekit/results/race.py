@@ -1,4 +1,4 @@
-"""A curriculum race: the same examples in several orders from the same start (METRICS.md §6)."""
+"""A curriculum race: the same examples in several orders from one start (docs/metrics.md §6)."""
 
 from __future__ import annotations
 

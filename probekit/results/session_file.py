@@ -93,6 +93,7 @@ def _result(raw: dict[str, Any]) -> ProbeResult:
     data = {k: v for k, v in raw.items() if k in fields}
     data["tensors"] = tuple(_tensor(t) for t in raw["tensors"])
     data["watch"] = tuple(_watch(w) for w in raw["watch"])
+    data["example"] = _watch(raw["example"]) if raw.get("example") else None
     for key in ("loss_before", "loss_after", "lr", "self_influence"):
         data[key] = _float(raw.get(key))
     for key in ("token_nll_before", "token_nll_after"):

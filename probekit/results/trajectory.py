@@ -1,4 +1,4 @@
-"""A trajectory: a stream of committed probe steps and how the model travelled (METRICS.md §4).
+"""A trajectory: a stream of committed probe steps and how the model travelled (docs/metrics.md §4).
 
 The volatility index is the pair (``direction_volatility``, ``magnitude_volatility``).
 High variability alone does not mean "not understood": in Dataset Cartography the most

@@ -17,7 +17,7 @@ def attribute(
     probe: Probe, prompt: str, target: str, method: Method = "ig", **options: Any
 ) -> TokenAttribution:
     """:func:`probekit.attribute` at the probe's current weights, holding the probe."""
-    with probe._exclusive():
+    with probe.exclusive():
         return attribution.attribute(probe.model, probe.tokenizer, prompt, target, method,
                                      **options)  # fmt: skip
 
@@ -38,14 +38,8 @@ def attribution_shift(
         step = probe.step(example, commit=True)
         after = attribute(probe, prompt, target, method, **options) if step.ok else before
         return AttributionShift(before, after, step)
-    listeners, probe._listeners = probe._listeners, []  # the rolled-back commit is not news
-    try:
-        with probe.checkpoint():
-            step = probe.step(example, commit=True)
-            after = attribute(probe, prompt, target, method, **options) if step.ok else before
-    finally:
-        probe._listeners = listeners
-    step = dataclasses.replace(step, step=len(probe.history), committed=False)
-    probe.history.append(step)
-    probe._notify(step)
+    with probe.quiet(), probe.checkpoint():  # the rolled-back commit is not news
+        step = probe.step(example, commit=True)
+        after = attribute(probe, prompt, target, method, **options) if step.ok else before
+    step = probe.record(dataclasses.replace(step, committed=False))
     return AttributionShift(before, after, step)

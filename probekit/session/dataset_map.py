@@ -18,6 +18,7 @@ from probekit.core import isolated
 from probekit.core.inputs import Example, as_example
 from probekit.errors import InputError
 from probekit.results.dataset_map import DatasetMap, IsolatedMap, IsolatedRow, MapRow, Residual
+from probekit.results.labels import example_label
 from probekit.session.trajectory import checked
 
 if TYPE_CHECKING:
@@ -110,7 +111,7 @@ def _batched_map(
     seed: int,
     progress: bool | None,
 ) -> IsolatedMap:
-    encoded = [probe._encode(e, require_target=True) for e in items]
+    encoded = [probe.encode(e) for e in items]
     with probe.functional(chunk_size) as shared, _bar(len(items), progress) as tick:
         setup = dataclasses.replace(shared, progress=tick)
         if method == "exact":
@@ -153,7 +154,7 @@ def _loop_map(probe: Probe, items: list[Example]) -> IsolatedMap:
     rows, kl, dlogp, flips = [], [], [], []
     for example in items:
         r = probe.step(example)
-        watch = [w for w in r.watch if not w.is_example]
+        watch = r.watch
         kls = [w.kl for w in watch]
         kl.append(tuple(kls))
         dlogp.append(tuple(w.dlogp_target for w in watch))
@@ -224,4 +225,4 @@ def _matrix(values: torch.Tensor) -> tuple[tuple[float, ...], ...]:
 
 
 def _label(example: Example) -> str:
-    return example.prompt + (example.target or "")
+    return example_label(example.prompt, example.target)

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -35,10 +36,12 @@ from probekit.core.loading import check_vocab, context_length
 from probekit.core.optimizer import OptimizerName, OptimizerSpec, OptimizerState, Updater
 from probekit.core.params import ParamEntry, select
 from probekit.core.per_example import Functional
+from probekit.core.protocols import CausalLM, Tokenizer
 from probekit.core.sandbox import WeightSnapshot, preserved
 from probekit.core.step import StepOutcome, StepRequest, Watched, take_step
 from probekit.errors import InputError, StateError
 from probekit.results.attribution import AttributionShift, TokenAttribution
+from probekit.results.labels import unique_labels
 from probekit.results.probe import ProbeResult
 from probekit.results.trajectory import Trajectory
 from probekit.session import settings
@@ -67,13 +70,28 @@ class Probe:
     after every step. ``influence=True`` adds TracIn influence on each watch item and
     ``linearize=True`` the JVP-predicted logit change with its residual (both cost
     extra passes); ``token_grad=True`` records ‖∂L/∂eᵢ‖ per input token from the step's
-    own backward (free). ``on_result`` is called with every new result.
+    own backward (free). ``on_result`` is called with every new result. What each number
+    means: docs/metrics.md; what is guaranteed about the model: docs/guarantees.md.
+
+    The contract that trajectories, races, maps, attribution and widgets build on (and
+    nothing else of the probe's internals; see docs/probe-contract.md):
+
+    * reading: ``model``, ``tokenizer``, ``entries`` (the stepped parameters), ``spec``
+      (the update rule), ``history``, ``committed``, ``watch``, ``watch_labels``;
+    * :meth:`encode` — an example tokenized the probe's way (context, truncation, checks);
+    * :meth:`exclusive` — hold the probe: no step can start inside the block;
+    * :meth:`quiet` — listeners hear nothing inside the block (results still go to history);
+    * :meth:`record` — add a result made outside :meth:`step` to history and tell listeners;
+    * :meth:`watch_outputs` — the watch set's outputs at the current weights (cached);
+    * :meth:`functional` — the model as a pure function of the stepped parameters;
+    * :meth:`commit_step` — a committed step that shows its gradient to an observer;
+    * :meth:`snapshot_back` — the weights from ``width`` commits ago, if undo holds them.
     """
 
     def __init__(
         self,
-        model: Any,
-        tokenizer: Any,
+        model: CausalLM,
+        tokenizer: Tokenizer,
         *,
         optimizer: OptimizerName = "sgd",
         lr: float = 1e-3,
@@ -104,7 +122,7 @@ class Probe:
         self.spec = OptimizerSpec(optimizer, float(lr), momentum, weight_decay)
         self.entries: list[ParamEntry] = select(model, layers, pattern)
         placement.check_probe(model, self.entries, subset=layers is not None or pattern is not None)
-        self.updater = Updater(self.entries, self.spec)
+        self._updater = Updater(self.entries, self.spec)
         self.steps = _positive(steps, "steps")
         self.top_k = _positive(top_k, "top_k")
         self.influence = influence
@@ -173,6 +191,53 @@ class Probe:
         )  # fmt: skip
         return self._take(encoded, request)
 
+    # -- the contract for code built on a probe ------------------------------------
+    def encode(
+        self, item: WatchItem, *, require_target: bool = True, warn: bool = True
+    ) -> EncodedExample:
+        """``item`` tokenized the probe's way: its context length, truncation and checks.
+
+        ``warn=False`` keeps the notes (boundary, dropped words) on the result without
+        warning, for validating a whole list before any work.
+        """
+        return self._encode(as_example(item), require_target=require_target, warn=warn)
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the probe: a step started inside the block (from any thread) is refused."""
+        with self._exclusive():
+            yield
+
+    @contextmanager
+    def quiet(self) -> Iterator[None]:
+        """Listeners are not called for results made inside the block (history still is).
+
+        For work whose intermediate results are not news, e.g. a step rolled back by
+        :meth:`checkpoint`; :meth:`record` then reports what should be heard.
+        """
+        listeners, self._listeners = self._listeners, []
+        try:
+            yield
+        finally:
+            self._listeners = listeners + self._listeners  # keep any subscribed meanwhile
+
+    def record(self, result: ProbeResult) -> ProbeResult:
+        """Append ``result`` (made outside :meth:`step`) to history, numbered, and tell listeners.
+
+        The result is renumbered to its place in history; it does not change the model,
+        the undo stack or ``committed``, so a result marked committed is refused (it would
+        claim a step the model does not hold). Returns the result as recorded.
+        """
+        if result.committed:
+            raise StateError(
+                "record() adds results whose step is not applied to the model; pass "
+                "dataclasses.replace(result, committed=False)"
+            )
+        recorded = dataclasses.replace(result, step=len(self.history))
+        self.history.append(recorded)
+        self._notify(recorded)
+        return recorded
+
     def run(
         self,
         examples: Iterable[WatchItem],
@@ -181,7 +246,7 @@ class Probe:
         ema_beta: float = 0.9,
         progress: bool | None = None,
     ) -> Trajectory:
-        """Commit one step per example and measure the path travelled (see METRICS.md §4).
+        """Commit one step per example and measure the path travelled (see docs/metrics.md §4).
 
         ``window`` steps are used for the volatility and spike metrics (at most
         ``max_undo``); ``ema_beta`` smooths past gradients for ``grad_consistency``.
@@ -206,7 +271,7 @@ class Probe:
                 self.model,
                 self.tokenizer,
                 self.entries,
-                self.updater,
+                self._updater,
                 self._baseline(),
                 request,
                 self._pad_id(),
@@ -227,7 +292,7 @@ class Probe:
                 )
             last = self._commits.pop()
             last.snapshot.restore()
-            self.updater.load_state(last.optimizer_state)
+            self._updater.load_state(last.optimizer_state)
             self._invalidate()
             return last.result
 
@@ -236,7 +301,7 @@ class Probe:
         with self._exclusive():
             if self._commits:
                 self._commits[0].snapshot.restore()
-                self.updater.load_state(self._commits[0].optimizer_state)
+                self._updater.load_state(self._commits[0].optimizer_state)
             self._commits.clear()
             self._trimmed = False
             self.history.clear()
@@ -250,13 +315,13 @@ class Probe:
         were on entry — also after an exception or Ctrl-C.
         """
         snapshot = WeightSnapshot(self.entries)
-        optimizer_state = self.updater.save_state()
+        optimizer_state = self._updater.save_state()
         commits, trimmed, history = list(self._commits), self._trimmed, len(self.history)
         try:
             yield
         finally:
             snapshot.restore()
-            self.updater.load_state(optimizer_state)
+            self._updater.load_state(optimizer_state)
             self._commits, self._trimmed = commits, trimmed
             del self.history[history:]
             self._invalidate()
@@ -324,7 +389,7 @@ class Probe:
                 fn=Functional(self.model, self.entries),
                 entries=self.entries,
                 spec=self.spec,
-                state=self.updater.save_state(),
+                state=self._updater.save_state(),
                 steps=self.steps,
                 watch=self._watched.items,
                 pad_id=self._pad_id(),
@@ -342,10 +407,12 @@ class Probe:
 
     def fingerprint(self) -> Fingerprint:
         """A bit-level fingerprint of the model and this probe's optimizer state."""
-        return fingerprint(self.model, self.updater.optimizer)
+        return fingerprint(self.model, self._updater.optimizer)
 
     # -- internals -----------------------------------------------------------------
-    def _encode(self, example: Example, *, require_target: bool) -> EncodedExample:
+    def _encode(
+        self, example: Example, *, require_target: bool, warn: bool = True
+    ) -> EncodedExample:
         vocab = int(self.model.get_input_embeddings().num_embeddings)
         return encode(
             self.tokenizer,
@@ -354,6 +421,7 @@ class Probe:
             vocab_size=vocab,
             require_target=require_target,
             truncation=self.truncation,
+            warn=warn,
         )
 
     def _token_text(self, encoded: EncodedExample) -> tuple[str, ...]:
@@ -489,14 +557,7 @@ def _user_hook(hook: object) -> bool:
 
 
 def _labels(examples: Sequence[Example]) -> tuple[str, ...]:
-    labels: list[str] = []
-    for e in examples:
-        base = e.prompt + (f" → {e.target.strip()}" if e.target else "")
-        label, n = base, 2
-        while label in labels:
-            label, n = f"{base} #{n}", n + 1
-        labels.append(label)
-    return tuple(labels)
+    return unique_labels((e.prompt, e.target) for e in examples)
 
 
 def _positive(value: int, name: str) -> int:

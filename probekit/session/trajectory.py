@@ -1,7 +1,7 @@
 """Feeding a sequence of examples through committed steps, and measuring the path travelled.
 
 ``run`` commits one probe step per example and computes, after each, the stream
-metrics of METRICS.md §4. Displacements are measured against weight snapshots in one
+metrics of docs/metrics.md §4. Displacements are measured against weight snapshots in one
 memory pass each: θ₀ (taken at the start) and θ_{t−w}, the undo snapshot w steps back.
 Ctrl-C keeps the steps done so far; the model is left in a consistent committed state.
 """
@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from probekit.core.inputs import Example, as_example, encode
+from probekit.core.inputs import Example
 from probekit.core.metrics import param_delta
 from probekit.core.sandbox import WeightSnapshot
 from probekit.errors import InputError
+from probekit.results.labels import example_label
 from probekit.results.probe import ProbeResult
 from probekit.results.trajectory import StreamRow, Trajectory
 
@@ -102,17 +103,11 @@ def checked(probe: Probe, examples: Iterable[WatchItem]) -> list[Example]:
     the notes (warnings) come with the steps themselves.
     """
     items = []
-    vocab = int(probe.model.get_input_embeddings().num_embeddings)
     for i, item in enumerate(examples):
         try:
-            example = as_example(item)
-            encode(
-                probe.tokenizer, example, max_length=probe.max_length, vocab_size=vocab,
-                require_target=True, truncation=probe.truncation, warn=False,
-            )  # fmt: skip
+            items.append(probe.encode(item, warn=False).example)
         except InputError as exc:
             raise InputError(f"example {i}: {exc} (nothing was run)") from None
-        items.append(example)
     return items
 
 
@@ -135,7 +130,7 @@ def _row(
     med = statistics.median(grads)
     return StreamRow(
         step=len(done),
-        label=result.prompt + result.target,
+        label=example_label(result.prompt, result.target),
         delta_l2=result.delta_l2,
         grad_l2=result.grad_l2,
         loss_before=result.loss_before,

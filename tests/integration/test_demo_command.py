@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import sys
 from pathlib import Path
 
@@ -31,6 +32,10 @@ def test_demo_command_writes_a_report(tmp_path, capsys):
     assert "bit-exactly: <b>yes</b>" in page
     first = results[0]
     assert f"{first.delta_l2:.4g}" in page, "the page shows the measured numbers"
+    for name in ("summary.csv", "session.json", "update_size.png", "layers.png", "means.png"):
+        assert f"href='{name}'" in page, f"the page links {name}"
+    assert stat.S_IMODE((folder / "session.json").stat().st_mode) == 0o644
+    assert "How far one step moves the model" in page  # every chart has a title
 
 
 def _execute(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list:

@@ -9,6 +9,7 @@ import pytest
 
 import probekit as pk
 from probekit import charts
+from probekit.results.labels import example_label
 
 HOSTILE = ["<script>alert(1)</script>", '"><img src=x onerror=alert(1)>', "😀 ‏مرحبا", "[EOS]"]
 
@@ -32,7 +33,7 @@ def test_builders_return_specs_over_the_frames(result):
     assert {row["label"] for row in layers} == set(result.layers)
     assert all(row["metric"] == "delta_l2" for row in layers)
     drift = specs["drift"]["datasets"][specs["drift"]["data"]["name"]]
-    assert len(drift) == len(result.watch) * len(result.watch[0].drift)
+    assert len(drift) == len(result.rows) * len(result.watch[0].drift)
 
 
 def test_hostile_labels_are_data_not_markup(result):
@@ -65,4 +66,15 @@ def test_dynamics_builders_read_isolated_maps_and_streams(tiny_gpt2):
     spec = charts.stream(trajectory.to_frame(), metric="path_length").to_dict()
     rows = spec["datasets"][spec["data"]["name"]]
     assert [r["value"] for r in rows] == pytest.approx([s.path_length for s in trajectory.stream])
-    assert {r["label"] for r in rows} == {e.prompt + e.target for e in examples}
+    assert {r["label"] for r in rows} == {example_label(e.prompt, e.target) for e in examples}
+
+
+def test_log_axes_leave_out_what_they_cannot_show(result):
+    frame = result.to_frame()
+    spec = charts.delta_by_layer(frame, log=True).to_dict()
+    assert spec["encoding"]["y"]["scale"]["type"] == "log"
+    spec = charts.watch_shift(frame, metric="kl", log=True).to_dict()
+    rows = spec["datasets"][spec["data"]["name"]]
+    assert spec["encoding"]["x"]["scale"]["type"] == "log"
+    assert all(r["value"] > 0 for r in rows)
+    assert "scale" not in charts.watch_shift(frame, metric="kl").to_dict()["encoding"]["x"]

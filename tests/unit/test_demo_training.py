@@ -7,7 +7,6 @@ import os
 os.environ["HF_HUB_OFFLINE"] = "1"
 
 import dataclasses
-import time
 
 import pytest
 import torch
@@ -19,9 +18,7 @@ from probekit.demo.training import SMOKE_CONFIG, DemoTrainConfig
 
 @pytest.fixture(scope="module")
 def smoke_run():
-    started = time.perf_counter()
-    result = training.train(SMOKE_CONFIG)
-    return (*result, time.perf_counter() - started)
+    return training.train(SMOKE_CONFIG)
 
 
 @pytest.fixture(scope="module")
@@ -36,9 +33,11 @@ def _assert_same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
         assert torch.equal(sa[name], sb[name]), name
 
 
-def test_scaled_down_training_is_fast_and_reproducible(smoke_run):
-    model, _, report, seconds = smoke_run
-    assert seconds < 10, f"the smoke config took {seconds:.1f} s"
+def test_scaled_down_training_is_small_and_reproducible(smoke_run):
+    model, _, report = smoke_run
+    # the work is bounded (wall time is not asserted: it depends on how busy the machine is)
+    assert report["parameters"] < 50_000
+    assert [step for step, _ in report["losses"]] == [0, 5, 10, 15, SMOKE_CONFIG.steps - 1]
     again, _, report2 = training.train(SMOKE_CONFIG)
     _assert_same_weights(model, again)
     assert report["losses"] == report2["losses"]
@@ -67,7 +66,7 @@ def test_the_loss_goes_down(smoke_run):
 
 
 def test_model_shape_and_special_ids(smoke_run):
-    model, tok, report, _ = smoke_run
+    model, tok, report = smoke_run
     cfg = model.config
     assert isinstance(model, GPT2LMHeadModel) and not model.training
     assert (cfg.n_layer, cfg.n_embd, cfg.n_head) == (1, 32, 2)
@@ -137,7 +136,7 @@ def test_evaluate_restores_training_mode(smoke_run):
 
 
 def test_save_and_load_round_trip(smoke_run, tmp_path):
-    model, tok, _, _ = smoke_run
+    model, tok, _ = smoke_run
     path = training.save(model, tok, tmp_path / "demo")
     assert (path / "model.safetensors").is_file() and (path / "tokenizer.json").is_file()
     loaded = GPT2LMHeadModel.from_pretrained(path)

@@ -84,7 +84,7 @@ def test_step_metrics_equal_the_naive_oracle(pair, optimizer):
         assert r.total.decay_l2 == pytest.approx(expected, rel=1e-5)
 
     # section 2: the watch set (and the example as a watch row), one prompt at a time
-    for item, row in zip([*WATCH, EXAMPLE], r.watch, strict=True):
+    for item, row in zip([*WATCH, EXAMPLE], r.rows, strict=True):
         ex = pk.core.inputs.as_example(item) if not isinstance(item, pk.Example) else item
         assert row.prompt == ex.prompt
         want = oracle.watch_metrics(before_model, model, tok, ex.prompt, ex.target)
@@ -104,7 +104,8 @@ def test_step_metrics_equal_the_naive_oracle(pair, optimizer):
         tokens_b = [tok.decode([i]) for i in want["topk_before"][0]]
         assert [t for t, _ in row.topk_before] == tokens_b
         assert [p for _, p in row.topk_after] == pytest.approx(want["topk_after"][1], rel=1e-4)
-    assert r.watch[-1].is_example and not any(w.is_example for w in r.watch[:-1])
+    assert r.rows[-1] is r.example and r.example.is_example
+    assert not any(w.is_example for w in r.watch) and len(r.watch) == len(WATCH)
 
 
 def test_isolated_step_measures_the_same_as_a_commit(tiny_gpt2):
@@ -113,7 +114,7 @@ def test_isolated_step_measures_the_same_as_a_commit(tiny_gpt2):
     isolated = probe.step(EXAMPLE)
     committed = probe.step(EXAMPLE, commit=True)
     assert isolated.tensors == committed.tensors
-    for a, b in zip(isolated.watch, committed.watch, strict=True):
+    for a, b in zip(isolated.rows, committed.rows, strict=True):
         assert a.kl == b.kl and a.drift == b.drift
 
 
@@ -125,7 +126,7 @@ def test_influence_equals_lr_times_gradient_dot_product(tiny_gpt2):
     r = probe.step(EXAMPLE)
     names = [t.name for t in r.tensors]
     g_u = oracle.gradient(reference, tok, EXAMPLE.prompt, EXAMPLE.target, names)
-    for item, row in zip(WATCH, r.watch[:-1], strict=True):
+    for item, row in zip(WATCH, r.watch, strict=True):
         ex = item if isinstance(item, pk.Example) else pk.Example(item)
         if ex.target is None:
             assert math.isnan(row.influence)
@@ -169,7 +170,7 @@ def test_linearised_prediction_equals_torch_func_jvp(request, fixture):
     after_state = oracle.trainable_state(model)
     names = list(before_state)
     tangent = {n: after_state[n] - before_state[n] for n in names}
-    for item, row in zip([*WATCH, EXAMPLE], r.watch, strict=True):
+    for item, row in zip([*WATCH, EXAMPLE], r.rows, strict=True):
         ex = item if isinstance(item, pk.Example) else pk.Example(item)
         p_ids, t_ids = oracle.ids(tok, ex.prompt, ex.target)
         ids = torch.tensor([p_ids + t_ids])
@@ -199,6 +200,6 @@ def test_merged_and_separate_after_forwards_agree(tiny_gpt2, monkeypatch):
     monkeypatch.setattr(step, "MERGE_SLACK_TOKENS", -(10**6))
     separate = pk.Probe(model, tok, lr=0.05, watch=WATCH).step(EXAMPLE)
     assert merged.loss_after == pytest.approx(separate.loss_after, rel=1e-6)
-    for a, b in zip(merged.watch, separate.watch, strict=True):
+    for a, b in zip(merged.rows, separate.rows, strict=True):
         assert a.kl == pytest.approx(b.kl, rel=1e-4, abs=1e-12)
         assert a.topk_after[0][0] == b.topk_after[0][0]

@@ -1,6 +1,6 @@
-"""RELIABILITY.md cases for the probe engine: the model is never silently changed.
+"""docs/guarantees.md cases for the probe engine: the model is never silently changed.
 
-Case numbers refer to the table in RELIABILITY.md.
+Case numbers refer to the table in docs/guarantees.md.
 """
 
 from __future__ import annotations

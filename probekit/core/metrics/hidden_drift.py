@@ -1,4 +1,4 @@
-"""How far each layer's hidden states moved for each watch item (METRICS.md section 2)."""
+"""How far each layer's hidden states moved for each watch item (docs/metrics.md section 2)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import torch
 
-from probekit.core.metrics.segments import segment_mean
+from probekit.core.logprob import segment_mean
 
 
 def drift(

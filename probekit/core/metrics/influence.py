@@ -1,4 +1,4 @@
-"""TracIn influence of the example on each watch item (METRICS.md section 3).
+"""TracIn influence of the example on each watch item (docs/metrics.md section 3).
 
 ``influence(o) = η ∇θL(u)·∇θL(o)``: for SGD, the first-order *decrease* of the loss
 on ``o`` caused by the step on ``u`` (positive = the example helps ``o``). It needs

@@ -1,4 +1,4 @@
-"""The linearised prediction of a step's effect, checked against the real one (METRICS.md §3).
+"""The linearised prediction of a step's effect, checked against the real one (docs/metrics.md §3).
 
 ``dz_pred = J_o Δθ`` is the first-order change of the logits on a watch item ``o``,
 computed with a Jacobian–vector product at θ (``torch.func.jvp`` over

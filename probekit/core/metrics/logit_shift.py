@@ -1,4 +1,4 @@
-"""How the output distribution of each watch item moved (METRICS.md section 2).
+"""How the output distribution of each watch item moved (docs/metrics.md section 2).
 
 Takes logits at the read positions of a batch before (``zb``) and after (``za``) a
 step, (N, V), and the number of read positions of each item; everything is computed
@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
-from probekit.core.metrics.segments import segment_mean, segment_sum
+from probekit.core import logprob
+from probekit.core.logprob import segment_mean, segment_sum
 
 
 @dataclass(frozen=True)
@@ -37,10 +38,8 @@ def logit_shift(
     """
     lb = torch.log_softmax(zb.double(), dim=-1)
     la = torch.log_softmax(za.double(), dim=-1)
-    kl = (lb.exp() * (lb - la)).sum(-1)
-    safe = targets.clamp(min=0)[:, None]
-    dlogp = (la.gather(1, safe) - lb.gather(1, safe)).squeeze(1)
-    dlogp = torch.where(targets >= 0, dlogp, torch.full_like(dlogp, float("nan")))
+    kl = logprob.kl(lb, la)
+    dlogp = logprob.target_logp(la, targets) - logprob.target_logp(lb, targets)
     diff = za.double() - zb.double()
     l2 = (diff - diff.mean(-1, keepdim=True)).norm(dim=-1)
     flips = (zb.argmax(-1) != za.argmax(-1)).double()

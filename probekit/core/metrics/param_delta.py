@@ -1,4 +1,4 @@
-"""Parameter-delta statistics in one pass over memory (METRICS.md section 1).
+"""Parameter-delta statistics in one pass over memory (docs/metrics.md section 1).
 
 For each stepped storage the kernel reads θ' (the parameter), θ (the snapshot) and
 the optimizer's update direction once, and returns Σ Δ², Σ |Δ|, max |Δ|, the count
