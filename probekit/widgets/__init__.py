@@ -23,7 +23,7 @@ _LAZY: dict[str, str] = {
     "StreamChart": "probekit.widgets.stream_chart",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = ["StreamChart"]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from probekit.widgets.stream_chart import StreamChart

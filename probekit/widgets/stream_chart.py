@@ -121,7 +121,7 @@ class _Window:
         for row in rows:
             k = row.get(self.key)
             if isinstance(k, dict | list):
-                raise TypeError(f"the StreamChart key {self.key!r} must be a plain value, got {k!r}")
+                raise TypeError(f"the chart's key {self.key!r} must be a plain value, not {k!r}")
             sizes[k] = sizes.get(k, len(self._groups.get(k, ()))) + 1
         too_big = {k: n for k, n in sizes.items() if n > self.max_rows}
         if too_big:

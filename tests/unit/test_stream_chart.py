@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("ipywidgets")
 
-from probekit.widgets.stream_chart import MAX_ROWS, MODULE_VERSION, StreamChart  # noqa: E402
+from probekit.widgets.stream_chart import MAX_ROWS, MODULE_VERSION, StreamChart
 
 ROOT = Path(__file__).resolve().parents[2]
 
