@@ -263,9 +263,9 @@ def lab_page(lab: Lab, browser: Any) -> Iterator[LabPage]:
     context.route("**/*", route)
     page.on(
         "console",
-        lambda message: result.console_errors.append(message.text)
-        if message.type == "error"
-        else None,
+        lambda message: (
+            result.console_errors.append(message.text) if message.type == "error" else None
+        ),
     )
     page.on("pageerror", lambda error: result.console_errors.append(f"page error: {error}"))
     page.set_default_timeout(60_000)

@@ -38,6 +38,13 @@ SELECT = "chart.select(6)"
 SHOW_AGAIN = "chart"
 
 MARKS = ".probekit-stream-chart g.mark-symbol path"
+# true once the one fully opaque mark (the selected_step condition) is the given step
+HIGHLIGHTED = """([sel, step]) => {
+    const opaque = [...document.querySelectorAll(sel)].filter(
+        (m) => m.getAttribute('opacity') === '1');
+    return opaque.length > 0
+        && opaque.every((m) => m.getAttribute('aria-label').includes(`step: ${step};`));
+}"""
 
 
 def marks_in(page, nth_chart: int):
@@ -75,22 +82,13 @@ def test_stream_chart_appends_selects_and_reports_clicks(lab, lab_page, tmp_path
     # a click on a mark selects its step in Python (the synced `selected` trait)
     target = next(first.nth(i) for i in range(8) if step_of(first.nth(i)) == 3)
     target.click()
-    page.wait_for_function(
-        "(sel) => [...document.querySelectorAll(sel)].some("
-        "  (m) => /step: 3/.test(m.getAttribute('aria-label')) && m.getAttribute('opacity') === '1')",
-        arg=MARKS,
-    )
+    page.wait_for_function(HIGHLIGHTED, arg=[MARKS, 3])
     lab_page.run_cells(2)
     assert lab_page.cell_text(2).strip() == "selected 3"
 
     # select() from Python moves the highlight; it sends a signal, not data
     lab_page.run_cells(3)
-    page.wait_for_function(
-        "(sel) => [...document.querySelectorAll(sel)].filter("
-        "  (m) => m.getAttribute('opacity') === '1').map((m) => m.getAttribute('aria-label'))"
-        "  .join() .includes('step: 6')",
-        arg=MARKS,
-    )
+    page.wait_for_function(HIGHLIGHTED, arg=[MARKS, 6])
 
     # a second view of the same chart asks for the window and shows every row
     lab_page.run_cells(4)
