@@ -31,8 +31,8 @@ build_extension() {
   local ext_stamp="labextension/.build-stamp" ext_want link
   ext_want="$(cd labextension && find package.json yarn.lock .yarnrc.yml tsconfig.json install.json \
     src style -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)"
-  if [ ! -f probekit/labextension/static/style.js ] || [ ! -f "$ext_stamp" ] \
-     || [ "$(cat "$ext_stamp")" != "$ext_want" ]; then
+  if [ ! -f probekit/labextension/static/style.js ] || [ ! -d labextension/node_modules ] \
+     || [ ! -f "$ext_stamp" ] || [ "$(cat "$ext_stamp")" != "$ext_want" ]; then
     command -v node >/dev/null || {
       echo "probekit setup: Node.js (>= 20) is needed to build the JupyterLab extension" >&2
       exit 1

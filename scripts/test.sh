@@ -10,7 +10,7 @@ echo "== ruff"; ruff check probekit tests scripts bench
 echo "== ruff format"; ruff format --check probekit tests scripts bench
 echo "== mypy"; mypy
 echo "== labextension: tsc --strict, eslint, vitest"
-(cd labextension && jlpm -s tsc --noEmit -p tsconfig.check.json && jlpm -s lint && jlpm -s test --silent)
+(cd labextension && jlpm typecheck && jlpm lint && jlpm test)
 # The browser tests drive Debian's Chromium; install it where we can (as root), else they skip.
 if [ ! -x /usr/bin/chromium ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
