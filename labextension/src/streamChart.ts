@@ -67,6 +67,7 @@ export class StreamChartView extends DOMWidgetView {
     this.listenTo(this.model, 'msg:custom', this.onMessage);
     this.listenTo(this.model, 'change:title', this.showTitle);
     this.listenTo(this.model, 'change:spec change:key', () => void this.embed());
+    this.listenTo(this.model, 'change:selected', this.showSelected);
     this.showTitle();
     void this.embed();
   }
@@ -179,6 +180,15 @@ export class StreamChartView extends DOMWidgetView {
       .signal(SELECTED_SIGNAL, step)
       .runAsync()
       .catch((error: unknown) => this.showError('the selection could not be shown', error));
+  }
+
+  /** Another view's click (or Python) changed `selected`: show it here too. */
+  private showSelected(): void {
+    const view = this.embedded?.view;
+    const step: unknown = this.model.get('selected');
+    if (view && (step === null || typeof step === 'number')) {
+      this.setSelected(view, step);
+    }
   }
 
   private onClick(datum: unknown): void {

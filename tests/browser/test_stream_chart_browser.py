@@ -95,6 +95,13 @@ def test_stream_chart_appends_selects_and_reports_clicks(lab, lab_page, tmp_path
     page.wait_for_function("(sel) => document.querySelectorAll(sel).length === 16", arg=MARKS)
     assert marks_in(page, 1).count() == 8
 
+    # a click in the second view selects in Python and in the first view too (synced trait)
+    second = marks_in(page, 1)
+    next(second.nth(i) for i in range(8) if step_of(second.nth(i)) == 1).click()
+    page.wait_for_function(HIGHLIGHTED, arg=[MARKS, 1])
+    lab_page.run_cells(5)
+    assert lab_page.cell_text(5).strip() == "selected 1"
+
     assert page.locator(".probekit-stream-chart .probekit-error:visible").count() == 0
     page.screenshot(path=str(tmp_path / "stream_chart.png"), full_page=True)
     lab_page.assert_clean()

@@ -183,6 +183,14 @@ def test_layered_specs_may_name_rows_in_a_layer():
     assert StreamChart(layered).spec == layered
 
 
+def test_the_widgets_package_names_stream_chart_lazily():
+    import probekit.widgets as w
+
+    assert w.StreamChart is StreamChart
+    with pytest.raises(AttributeError):
+        _ = w.NotAWidget
+
+
 def test_window_must_be_positive():
     with pytest.raises(ValueError, match="window"):
         StreamChart(spec(), window=0)
