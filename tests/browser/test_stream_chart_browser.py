@@ -105,3 +105,23 @@ def test_stream_chart_appends_selects_and_reports_clicks(lab, lab_page, tmp_path
     assert page.locator(".probekit-stream-chart .probekit-error:visible").count() == 0
     page.screenshot(path=str(tmp_path / "stream_chart.png"), full_page=True)
     lab_page.assert_clean()
+
+
+BROKEN = """\
+from probekit.widgets.stream_chart import StreamChart
+
+broken = StreamChart({"data": {"name": "rows"}, "mark": "not-a-mark"}, title="broken")
+broken
+"""
+
+
+def test_a_chart_that_cannot_be_drawn_says_why_in_the_widget(lab, lab_page):
+    lab.write_notebook("broken.ipynb", [BROKEN])
+    lab_page.open_notebook("broken.ipynb")
+    lab_page.run_cells(0)
+    error = lab_page.page.locator(".probekit-stream-chart .probekit-error")
+    error.wait_for(state="visible")
+    text = error.text_content() or ""
+    prefix = "probekit chart: the chart could not be drawn: "
+    assert text.startswith(prefix) and len(text) > len(prefix)  # and Vega-Lite's reason
+    lab_page.assert_clean()
