@@ -2,7 +2,7 @@
 
 Thin handlers: each reads the controls, hands one ``Probe`` call to the board's worker
 thread and returns; results reach the charts through one listener subscribed to the
-probe. While a request runs the controls are disabled (Stop stays on), and a second
+probe. While a request runs the buttons are disabled (Stop stays on), and a second
 request is refused, never queued. Errors are shown on the status line in plain words.
 """
 
@@ -37,7 +37,13 @@ class Timing:
 
 
 class ProbeBoard:
-    """A live board over a :class:`probekit.Probe` (display it, or ``board.widget``)."""
+    """A live board over a :class:`probekit.Probe` (display it, or ``board.widget``).
+
+    ``window`` bounds the rows each chart keeps (the full history stays in the probe);
+    ``trajectory_window`` is the W of the volatility pair. ``measure_path`` measures the
+    displacement and direction volatility of the newest committed step after each request
+    (two passes over the weights); without it those two stay empty.
+    """
 
     def __init__(
         self,
@@ -47,9 +53,11 @@ class ProbeBoard:
         target: str = "",
         window: int = 1000,
         trajectory_window: int = 8,
+        measure_path: bool = True,
     ) -> None:
         self.probe = probe
         self.trajectory_window = trajectory_window
+        self.measure_path = measure_path
         self.timing = Timing()
         self._measure_due = False
         self.info = model_info(probe.model)
@@ -65,6 +73,14 @@ class ProbeBoard:
         self.panels = BoardCharts(lambda: self.probe.history, window)
         self.charts = self.panels.charts
         self.runner = Runner(self._busy)
+        self._buttons = [
+            *self.actions.buttons,
+            self.settings.apply,
+            *self.watch_editor.buttons,
+            self.feed_controls.run,
+            self.save,
+            self.save_charts,
+        ]
         self._wire()
         self._subscribe(probe)
         self._load(probe)
@@ -264,7 +280,7 @@ class ProbeBoard:
         """The one listener: every new result of the board's probe reaches the charts here."""
         if probe is not self.probe:
             return
-        start = time.perf_counter()
+        start = time.thread_time()
         row = self._trajectory_row(probe, result) if result.committed else None
         self.panels.add(result, row)
         if not result.ok:
@@ -274,14 +290,14 @@ class ProbeBoard:
                 f"the model is as it was. {notes}"
             )
         self.timing.results += 1
-        self.timing.handler += time.perf_counter() - start
+        self.timing.handler += time.thread_time() - start
 
     def _trajectory_row(self, probe: Any, result: ProbeResult) -> dict[str, Any] | None:
         """Path length and magnitude volatility from the results (free); the distances later."""
         committed = probe.committed
         if not committed or committed[-1] is not result:
             return None
-        self._measure_due = True
+        self._measure_due = self.measure_path
         last = self.panels.last_trajectory()
         path_before = float(last["path_length"] or 0.0) if last else 0.0
         recent = committed[-self.trajectory_window :]
@@ -299,7 +315,7 @@ class ProbeBoard:
         rows = self.charts["trajectory"].rows
         if len(committed) < 2 or not rows or rows[-1]["step"] != committed[-1].step:
             return
-        start = time.perf_counter()
+        start = time.thread_time()
         recent = committed[-self.trajectory_window :]
         displacement, span = _distances(self.probe, len(committed), len(recent))
         path_before = float(rows[-1]["path_length"] or 0.0) - committed[-1].delta_l2
@@ -307,7 +323,7 @@ class ProbeBoard:
             recent, path_before=path_before, displacement=displacement, span=span
         )
         self.charts["trajectory"].replace(rows)
-        self.timing.measure += time.perf_counter() - start
+        self.timing.measure += time.thread_time() - start
 
     def _load(self, probe: Any) -> None:
         """Show a probe's existing history (distances of past commits are not known)."""
@@ -324,15 +340,9 @@ class ProbeBoard:
         self.charts["trajectory"].append(rows)
 
     def _busy(self, busy: bool, name: str) -> None:
-        for control in (
-            *self.actions.controls,
-            *self.settings.controls,
-            *self.watch_editor.controls,
-            *self.feed_controls.controls,
-            self.save,
-            self.save_charts,
-        ):
-            control.disabled = busy
+        """Buttons off while a request runs (Stop on); fields stay editable for the next one."""
+        for button in self._buttons:
+            button.disabled = busy
         self.feed_controls.stop.disabled = not busy
         self.status.set_busy(busy, name)
 

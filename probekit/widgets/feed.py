@@ -93,7 +93,3 @@ class FeedControls:
     def advance(self, done: int, total: int) -> None:
         self.progress.value = done
         self.count.value = f"{done} / {total}"
-
-    @property
-    def controls(self) -> list[widgets.Widget]:
-        return [self.run, self.text, self.commit]
