@@ -81,19 +81,20 @@ def test_commit_undo_reset(board):
     assert all(chart.rows == [] for chart in board.charts.values())
 
 
-def test_committed_stream_matches_probe_run(tiny_gpt2, tiny_tokenizer):
+@pytest.mark.parametrize(("n", "window"), [(5, 3), (3, 8)])
+def test_committed_stream_matches_probe_run(tiny_gpt2, tiny_tokenizer, n, window):
     """The trajectory panel's last row against ``probe.run`` on an identical model."""
     from tests import tiny
 
     model, tok = tiny_gpt2
-    examples = FEED[:5]
+    examples = FEED[:n]
     probe = pk.Probe(model, tok, optimizer="sgd", lr=0.1, watch=WATCH)
-    b = ProbeBoard(probe, trajectory_window=3)
+    b = ProbeBoard(probe, trajectory_window=window)
     assert b.feed(examples, commit=True) and b.wait(60)
     other = pk.Probe(tiny.make_gpt2(tiny_tokenizer), tok, optimizer="sgd", lr=0.1, watch=WATCH)
-    final = other.run(examples, window=3).stream[-1]
+    final = other.run(examples, window=window).stream[-1]
     row = rows(b, "trajectory")[-1]
-    assert row["step"] == 4
+    assert row["step"] == n - 1
     for key in panels.TRAJECTORY_KEYS[1:]:
         assert row[key] == pytest.approx(getattr(final, key), rel=1e-5), key
     b.close()
