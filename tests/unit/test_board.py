@@ -79,6 +79,8 @@ def test_commit_undo_reset(board):
     assert board.probe.fingerprint().differences(start) == []
     assert board.probe.history == []
     assert all(chart.rows == [] for chart in board.charts.values())
+    click(board, board.actions.undo)
+    assert "nothing to undo" in board.status.last_error
 
 
 @pytest.mark.parametrize(("n", "window"), [(5, 3), (3, 8)])
