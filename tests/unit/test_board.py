@@ -312,8 +312,23 @@ def test_board_factory_and_lazy_names(tiny_gpt2):
     model, tok = tiny_gpt2
     b = pk.board(model, tok, lr=0.05, watch=WATCH, prompt="the cat says", target=" meow")
     assert isinstance(b, pk.ProbeBoard) and b.probe.token_grad and b.probe.spec.lr == 0.05
-    assert "parameters" in b.status.state.value
+    n_params = sum(p.numel() for p in model.parameters())
+    assert (
+        b.status.state.value
+        == f"idle · {type(model).__name__} · cpu · float32 · {n_params:,} parameters"
+    )
     b.close()
+
+
+def test_a_chart_failure_is_shown_not_lost(board, monkeypatch):
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("<b>no</b> chart")
+
+    monkeypatch.setattr(board.panels, "add", broken)
+    click(board, board.actions.probe)
+    assert (
+        "step 0 was taken but not drawn: RuntimeError: <b>no</b> chart" in board.status.last_error
+    )
 
 
 def test_a_step_that_breaks_the_weights_is_rolled_back_and_explained(tiny_gpt2):
