@@ -1,0 +1,111 @@
+"""Parquet files of a sweep: one part per shard, then the merged results with their metadata.
+
+Every file carries, under the schema metadata key ``probekit``, a JSON object with the
+sweep's settings (model, revision, probe options, dataset and watch hashes, probekit
+version); part files add their shard, the lines the tokenizer refused and the
+first-order check; the merged files add the totals.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from probekit.sweep.dataset import BadLine
+from probekit.sweep.shards import OutputFolder, write_atomic
+from probekit.sweep.worker import ShardResult
+
+KEY = b"probekit"
+# Bad lines listed in the merged metadata (the count is always exact).
+_LISTED_BAD = 1000
+
+ROWS = pa.schema(
+    [
+        ("index", pa.int64()),  # position among the valid examples of the dataset
+        ("line", pa.int64()),  # 1-based line number in the dataset file
+        ("prompt", pa.string()),
+        ("target", pa.string()),
+        ("update_size", pa.float64()),
+        ("loss_before", pa.float64()),
+        ("loss_drop", pa.float64()),
+        ("disturbance", pa.float64()),
+    ]
+)
+WATCH = pa.schema(
+    [
+        ("index", pa.int64()),
+        ("line", pa.int64()),
+        ("watch", pa.int64()),  # position of the watch item in the watch file
+        ("watch_label", pa.string()),
+        ("kl", pa.float64()),
+        ("dlogp", pa.float64()),
+        ("top1_flip", pa.bool_()),
+    ]
+)
+
+
+def write_part(folder: OutputFolder, result: ShardResult, settings: dict[str, Any]) -> None:
+    """Write one shard's part files: the watch part first, the per-example part last."""
+    info = {
+        **settings,
+        "shard": result.index,
+        "skipped": [[b.line, b.reason] for b in result.skipped],
+        "residual": result.residual,
+    }
+    if result.watch is not None:
+        _write(folder.part(result.index, "watch"), pa.table(result.watch, schema=WATCH), info)
+    _write(folder.part(result.index), pa.table(result.rows, schema=ROWS), info)
+
+
+def merge(folder: OutputFolder, shards: int, settings: dict[str, Any],
+          bad: tuple[BadLine, ...]) -> dict[str, Any]:  # fmt: skip
+    """Concatenate the parts in shard order into ``results.parquet`` (and ``watch.parquet``)."""
+    tables, watch_tables, skipped, residuals = [], [], list(bad), []
+    for k in range(shards):
+        table = pq.read_table(folder.part(k))
+        info = read_metadata(table.schema)
+        tables.append(table.replace_schema_metadata(None))
+        skipped += [BadLine(line, reason) for line, reason in info["skipped"]]
+        if info["residual"] is not None:
+            residuals.append(info["residual"])
+        if settings.get("watch_matrix"):
+            watch_tables.append(pq.read_table(folder.part(k, "watch")).replace_schema_metadata(None))
+    skipped.sort(key=lambda b: b.line)
+    rows = pa.concat_tables(tables) if tables else ROWS.empty_table()
+    finite = [r for r in residuals if not math.isnan(r)]
+    summary = {
+        **settings,
+        "examples": rows.num_rows,
+        "bad_lines": len(skipped),
+        "bad_line_list": [[b.line, b.reason] for b in skipped[:_LISTED_BAD]],
+        "first_order_residual_max": max(finite) if finite else None,
+    }
+    _write(folder.root / "results.parquet", rows, summary)
+    if settings.get("watch_matrix"):
+        watch = pa.concat_tables(watch_tables) if watch_tables else WATCH.empty_table()
+        _write(folder.root / "watch.parquet", watch, summary)
+    return summary
+
+
+def read_metadata(schema: pa.Schema | str | Path) -> dict[str, Any]:
+    """The ``probekit`` metadata of a sweep's Parquet file (or of its schema)."""
+    if not isinstance(schema, pa.Schema):
+        schema = pq.read_schema(schema)
+    raw = (schema.metadata or {}).get(KEY)
+    if raw is None:
+        raise ValueError("this Parquet file was not written by probekit sweep")
+    value: dict[str, Any] = json.loads(raw)
+    return value
+
+
+def _write(path: Path, table: pa.Table, info: dict[str, Any]) -> None:
+    meta = {KEY: json.dumps(info, sort_keys=True, allow_nan=True).encode()}
+    buffer = io.BytesIO()
+    pq.write_table(table.replace_schema_metadata(meta), buffer)
+    write_atomic(path, buffer.getvalue())

@@ -1,0 +1,129 @@
+"""One model copy that measures shards: the isolated map of each shard's examples.
+
+The same class runs in the sweeping process (``--engine local``) and inside every Ray
+actor (``--engine ray``), so both engines compute each shard with the same code on the
+same examples and give the same numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from probekit.errors import InputError
+from probekit.sweep.dataset import BadLine, Record, WatchSet
+from probekit.sweep.options import SweepOptions
+
+
+@dataclass(frozen=True)
+class Shard:
+    index: int
+    records: tuple[Record, ...]
+
+
+@dataclass(frozen=True)
+class ShardResult:
+    """Per-example columns of one shard, and per-(example, watch item) columns if asked."""
+
+    index: int
+    rows: dict[str, list[Any]]
+    watch: dict[str, list[Any]] | None
+    skipped: tuple[BadLine, ...] = ()  # examples the tokenizer refused (on_bad_line="skip")
+    residual: float | None = None  # first_order: relative error against the exact path
+
+
+class ShardWorker:
+    """Loads the model once and measures shards one after another."""
+
+    def __init__(self, options: SweepOptions, watch: WatchSet, skip_bad: bool) -> None:
+        import probekit as pk
+
+        self.options = options
+        self.skip_bad = skip_bad
+        model, tokenizer = _load(options)
+        self.probe = pk.Probe(
+            model,
+            tokenizer,
+            optimizer=options.optimizer,  # type: ignore[arg-type]
+            lr=options.lr,
+            steps=options.steps,
+            momentum=options.momentum,
+            weight_decay=options.weight_decay,
+            layers=options.layers,
+            pattern=options.pattern,
+            watch=[pk.Example(w.prompt, w.target) for w in watch.items],
+        )
+
+    def compute(self, shard: Shard) -> ShardResult:
+        import probekit as pk
+
+        records, skipped = self._encodable(shard.records)
+        if not records:
+            return ShardResult(shard.index, _columns([], None), None, tuple(skipped))
+        examples = [pk.Example(r.prompt, r.target) for r in records]
+        found = pk.isolated_map(
+            self.probe,
+            examples,
+            method=self.options.method,
+            sample=self.options.check,
+            progress=False,
+        )
+        residual = found.residual.relative if found.residual is not None else None
+        watch = _watch_columns(records, found) if self.options.watch_matrix else None
+        return ShardResult(
+            shard.index, _columns(records, found), watch, tuple(skipped), residual
+        )
+
+    def _encodable(self, records: tuple[Record, ...]) -> tuple[list[Record], list[BadLine]]:
+        """The records the tokenizer accepts; the others are skipped or fatal."""
+        import probekit as pk
+
+        good, bad = [], []
+        for r in records:
+            try:
+                self.probe._encode(pk.Example(r.prompt, r.target), require_target=True)
+            except InputError as err:
+                if not self.skip_bad:
+                    raise InputError(
+                        f"line {r.line}: {err}; fix it, or pass --on-bad-line skip"
+                    ) from err
+                bad.append(BadLine(r.line, str(err)))
+            else:
+                good.append(r)
+        return good, bad
+
+
+def _load(options: SweepOptions) -> Any:
+    from probekit.sweep.options import load_model
+
+    return load_model(options)
+
+
+def _columns(records: list[Record], found: Any) -> dict[str, list[Any]]:
+    rows = found.rows if found is not None else ()
+    return {
+        "index": [r.index for r in records],
+        "line": [r.line for r in records],
+        "prompt": [r.prompt for r in records],
+        "target": [r.target for r in records],
+        "update_size": [row.update_size for row in rows],
+        "loss_before": [row.loss_before for row in rows],
+        "loss_drop": [row.loss_drop for row in rows],
+        "disturbance": [row.disturbance for row in rows],
+    }
+
+
+def _watch_columns(records: list[Record], found: Any) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {"index": [], "line": [], "watch": [], "watch_label": [],
+                                 "kl": [], "dlogp": [], "top1_flip": []}  # fmt: skip
+    for i, record in enumerate(records):
+        for j, label in enumerate(found.watch_labels):
+            out["index"].append(record.index)
+            out["line"].append(record.line)
+            out["watch"].append(j)
+            out["watch_label"].append(label)
+            out["kl"].append(float(found.kl[i][j]))
+            out["dlogp"].append(float(found.dlogp[i][j]))
+            out["top1_flip"].append(bool(found.top1_flip[i][j]))
+    return out
+
