@@ -89,8 +89,9 @@ def read_dataset(path: str | Path, on_bad_line: OnBadLine = "error") -> Dataset:
             "fix them, or pass --on-bad-line skip to leave them out"
         )
     if not records:
-        raise InputError(f"{path} holds no valid example (one JSON object a line with "
-                         '"prompt" and "target")')  # fmt: skip
+        raise InputError(
+            f'{path} holds no valid example (one JSON object a line with "prompt" and "target")'
+        )
     return Dataset(tuple(records), tuple(bad), hashlib.sha256(data).hexdigest())
 
 

@@ -73,5 +73,6 @@ def load_model(options: SweepOptions) -> Any:
         if options.revision is not None or options.dtype not in (None, "fp32", "float32"):
             raise InputError("the demo model has no revisions and runs in float32 only")
         return load_demo(device=options.device)
-    return load(options.model, device=options.device, dtype=options.dtype,
-                revision=options.revision)  # fmt: skip
+    return load(
+        options.model, device=options.device, dtype=options.dtype, revision=options.revision
+    )

@@ -63,8 +63,9 @@ def write_part(folder: OutputFolder, result: ShardResult, settings: dict[str, An
     _write(folder.part(result.index), pa.table(result.rows, schema=ROWS), info)
 
 
-def merge(folder: OutputFolder, shards: int, settings: dict[str, Any],
-          bad: tuple[BadLine, ...]) -> dict[str, Any]:  # fmt: skip
+def merge(
+    folder: OutputFolder, shards: int, settings: dict[str, Any], bad: tuple[BadLine, ...]
+) -> dict[str, Any]:
     """Concatenate the parts in shard order into ``results.parquet`` (and ``watch.parquet``)."""
     tables, watch_tables, skipped, residuals = [], [], list(bad), []
     for k in range(shards):
@@ -75,7 +76,9 @@ def merge(folder: OutputFolder, shards: int, settings: dict[str, Any],
         if info["residual"] is not None:
             residuals.append(info["residual"])
         if settings.get("watch_matrix"):
-            watch_tables.append(pq.read_table(folder.part(k, "watch")).replace_schema_metadata(None))
+            watch_tables.append(
+                pq.read_table(folder.part(k, "watch")).replace_schema_metadata(None)
+            )
     skipped.sort(key=lambda b: b.line)
     rows = pa.concat_tables(tables) if tables else ROWS.empty_table()
     finite = [r for r in residuals if not math.isnan(r)]

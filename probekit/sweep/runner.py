@@ -7,8 +7,8 @@ and the merged results, so both engines resume the same way and give the same fi
 from __future__ import annotations
 
 import sys
-from contextlib import contextmanager
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -52,8 +52,9 @@ def run_sweep(
     say = report or _stderr
     examples = data.read_dataset(dataset, on_bad_line)
     if examples.bad:
-        say(f"skipping {len(examples.bad)} bad line(s) of {dataset}:\n"
-            f"{data.describe(examples.bad)}")  # fmt: skip
+        say(
+            f"skipping {len(examples.bad)} bad line(s) of {dataset}:\n{data.describe(examples.bad)}"
+        )
     watch_set = data.read_watch(watch) if watch is not None else data.WatchSet((), "")
     if options.watch_matrix and not watch_set.items:
         raise InputError("--watch-matrix needs a watch file (--watch)")
@@ -77,8 +78,10 @@ def run_sweep(
 
     summary = merge(folder, len(shards), settings, examples.bad)
     if summary["bad_lines"] > len(examples.bad):
-        say(f"{summary['bad_lines'] - len(examples.bad)} example(s) skipped: the tokenizer "
-            "refused them (listed in the metadata)")  # fmt: skip
+        say(
+            f"{summary['bad_lines'] - len(examples.bad)} example(s) skipped: the tokenizer "
+            "refused them (listed in the metadata)"
+        )
     return SweepSummary(
         results=folder.root / "results.parquet",
         watch=folder.root / "watch.parquet" if options.watch_matrix else None,
@@ -99,9 +102,15 @@ def local_engine(
         yield worker.compute(shard)
 
 
-def _compute(engine: Engine, options: SweepOptions, watch: data.WatchSet, skip: bool,
-             shards: Sequence[Shard], address: str | None,
-             workers: int | None) -> Iterator[ShardResult]:  # fmt: skip
+def _compute(
+    engine: Engine,
+    options: SweepOptions,
+    watch: data.WatchSet,
+    skip: bool,
+    shards: Sequence[Shard],
+    address: str | None,
+    workers: int | None,
+) -> Iterator[ShardResult]:
     if engine == "local":
         if address is not None:
             raise InputError("--address joins a Ray cluster; use it with --engine ray")
@@ -113,8 +122,9 @@ def _compute(engine: Engine, options: SweepOptions, watch: data.WatchSet, skip: 
     raise InputError(f"unknown engine {engine!r}; use local or ray")
 
 
-def _settings(options: SweepOptions, examples: data.Dataset, watch: data.WatchSet,
-              on_bad_line: str) -> dict[str, Any]:  # fmt: skip
+def _settings(
+    options: SweepOptions, examples: data.Dataset, watch: data.WatchSet, on_bad_line: str
+) -> dict[str, Any]:
     import probekit
 
     return {

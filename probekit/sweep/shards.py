@@ -48,8 +48,9 @@ class OutputFolder:
         self.parts = self.root / "parts"
 
     @classmethod
-    def open(cls, root: str | Path, settings: dict[str, Any], shards: int, *,
-             restart: bool = False) -> OutputFolder:  # fmt: skip
+    def open(
+        cls, root: str | Path, settings: dict[str, Any], shards: int, *, restart: bool = False
+    ) -> OutputFolder:
         """Create the folder, or continue the sweep it holds if the settings match."""
         folder = cls(root)
         manifest = folder.root / MANIFEST

@@ -70,9 +70,7 @@ class ShardWorker:
         )
         residual = found.residual.relative if found.residual is not None else None
         watch = _watch_columns(records, found) if self.options.watch_matrix else None
-        return ShardResult(
-            shard.index, _columns(records, found), watch, tuple(skipped), residual
-        )
+        return ShardResult(shard.index, _columns(records, found), watch, tuple(skipped), residual)
 
     def _encodable(self, records: tuple[Record, ...]) -> tuple[list[Record], list[BadLine]]:
         """The records the tokenizer accepts; the others are skipped or fatal."""
@@ -114,8 +112,15 @@ def _columns(records: list[Record], found: Any) -> dict[str, list[Any]]:
 
 
 def _watch_columns(records: list[Record], found: Any) -> dict[str, list[Any]]:
-    out: dict[str, list[Any]] = {"index": [], "line": [], "watch": [], "watch_label": [],
-                                 "kl": [], "dlogp": [], "top1_flip": []}  # fmt: skip
+    out: dict[str, list[Any]] = {
+        "index": [],
+        "line": [],
+        "watch": [],
+        "watch_label": [],
+        "kl": [],
+        "dlogp": [],
+        "top1_flip": [],
+    }
     for i, record in enumerate(records):
         for j, label in enumerate(found.watch_labels):
             out["index"].append(record.index)
@@ -126,4 +131,3 @@ def _watch_columns(records: list[Record], found: Any) -> dict[str, list[Any]]:
             out["dlogp"].append(float(found.dlogp[i][j]))
             out["top1_flip"].append(bool(found.top1_flip[i][j]))
     return out
-

@@ -52,8 +52,9 @@ def files(tmp_path_factory):
 def clean(files, tmp_path_factory):
     data, watch = files
     out = tmp_path_factory.mktemp("clean")
-    summary = run_sweep(data, out, OPTIONS, watch=watch, on_bad_line="skip", progress=False,
-                        report=lambda m: None)  # fmt: skip
+    summary = run_sweep(
+        data, out, OPTIONS, watch=watch, on_bad_line="skip", progress=False, report=lambda m: None
+    )
     return summary
 
 
@@ -103,8 +104,15 @@ def test_first_order_and_tokenizer_refusals(files, tmp_path):
     with pytest.raises(InputError, match="line 3: target has no tokens"):
         run_sweep(small, tmp_path / "fatal", options, watch=watch, progress=False)
     messages: list[str] = []
-    summary = run_sweep(small, tmp_path / "out", options, watch=watch, on_bad_line="skip",
-                        progress=False, report=messages.append)  # fmt: skip
+    summary = run_sweep(
+        small,
+        tmp_path / "out",
+        options,
+        watch=watch,
+        on_bad_line="skip",
+        progress=False,
+        report=messages.append,
+    )
     rows = pq.read_table(summary.results).to_pandas()
     assert summary.examples == len(rows) == 5 and summary.bad_lines == 1
     assert rows.line.tolist() == [1, 2, 4, 5, 6]
@@ -118,9 +126,15 @@ def test_first_order_and_tokenizer_refusals(files, tmp_path):
 
 def test_settings_must_match_to_resume(clean, files, tmp_path):
     data, watch = files
-    with pytest.raises(InputError, match="other settings.*lr"):
-        run_sweep(data, clean.results.parent, SweepOptions(lr=0.1, shard_size=4,
-                  watch_matrix=True), watch=watch, on_bad_line="skip", progress=False)  # fmt: skip
+    with pytest.raises(InputError, match=r"other settings.*lr"):
+        run_sweep(
+            data,
+            clean.results.parent,
+            SweepOptions(lr=0.1, shard_size=4, watch_matrix=True),
+            watch=watch,
+            on_bad_line="skip",
+            progress=False,
+        )
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(InputError, match="not empty"):
         run_sweep(data, tmp_path, OPTIONS, watch=watch, on_bad_line="skip", progress=False)
@@ -128,8 +142,9 @@ def test_settings_must_match_to_resume(clean, files, tmp_path):
 
 def test_cli_bad_line_is_fatal_by_default(files, tmp_path, capsys):
     data, watch = files
-    code = main(["sweep", str(data), "--watch", str(watch), "--out", str(tmp_path / "o"),
-                 "--no-progress"])  # fmt: skip
+    code = main(
+        ["sweep", str(data), "--watch", str(watch), "--out", str(tmp_path / "o"), "--no-progress"]
+    )
     assert code == 2
     err = capsys.readouterr().err
     assert "line 6:" in err and "--on-bad-line skip" in err
@@ -162,14 +177,30 @@ KILLABLE = textwrap.dedent(
 def test_resume_after_kill_9_equals_a_clean_run(clean, files, tmp_path, monkeypatch):
     data, watch = files
     out, marker = tmp_path / "out", tmp_path / "marker"
-    argv = [str(data), "--watch", str(watch), "--out", str(out), "--lr", str(LR),
-            "--shard-size", "4", "--watch-matrix", "--on-bad-line", "skip", "--device", "cpu",
-            "--no-progress"]  # fmt: skip
+    argv = [
+        str(data),
+        "--watch",
+        str(watch),
+        "--out",
+        str(out),
+        "--lr",
+        str(LR),
+        "--shard-size",
+        "4",
+        "--watch-matrix",
+        "--on-bad-line",
+        "skip",
+        "--device",
+        "cpu",
+        "--no-progress",
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen(
         [sys.executable, "-c", KILLABLE, str(marker), str(out), "sweep", *argv],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 240
         while not marker.exists():
@@ -197,8 +228,9 @@ def test_resume_after_kill_9_equals_a_clean_run(clean, files, tmp_path, monkeypa
 
     monkeypatch.setattr(worker_module.ShardWorker, "compute", counted)
     messages: list[str] = []
-    summary = run_sweep(data, out, OPTIONS, watch=watch, on_bad_line="skip", progress=False,
-                        report=messages.append)  # fmt: skip
+    summary = run_sweep(
+        data, out, OPTIONS, watch=watch, on_bad_line="skip", progress=False, report=messages.append
+    )
     assert computed == [2, 3]  # nothing computed twice, nothing lost
     assert summary.computed == 2 and summary.shards == 4
     assert any("2 of 4 shards already done" in m for m in messages)
@@ -209,7 +241,8 @@ def test_resume_after_kill_9_equals_a_clean_run(clean, files, tmp_path, monkeypa
         assert (out / name).read_bytes() == (clean.results.parent / name).read_bytes()
 
     computed.clear()  # a finished sweep re-run computes nothing and rewrites the same files
-    again = run_sweep(data, out, OPTIONS, watch=watch, on_bad_line="skip", progress=False,
-                      report=lambda m: None)  # fmt: skip
+    again = run_sweep(
+        data, out, OPTIONS, watch=watch, on_bad_line="skip", progress=False, report=lambda m: None
+    )
     assert computed == [] and again.computed == 0
     assert summary.results.read_bytes() == clean.results.read_bytes()
