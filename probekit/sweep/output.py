@@ -8,7 +8,6 @@ first-order check; the merged files add the totals.
 
 from __future__ import annotations
 
-import io
 import json
 import math
 from pathlib import Path
@@ -18,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from probekit.sweep.dataset import BadLine
-from probekit.sweep.shards import OutputFolder, write_atomic
+from probekit.sweep.shards import OutputFolder, atomic
 from probekit.sweep.worker import ShardResult
 
 KEY = b"probekit"
@@ -66,33 +65,27 @@ def write_part(folder: OutputFolder, result: ShardResult, settings: dict[str, An
 def merge(
     folder: OutputFolder, shards: int, settings: dict[str, Any], bad: tuple[BadLine, ...]
 ) -> dict[str, Any]:
-    """Concatenate the parts in shard order into ``results.parquet`` (and ``watch.parquet``)."""
-    tables, watch_tables, skipped, residuals = [], [], list(bad), []
+    """Stream the parts in shard order into ``results.parquet`` (and ``watch.parquet``)."""
+    skipped, residuals, examples = list(bad), [], 0
     for k in range(shards):
-        table = pq.read_table(folder.part(k))
-        info = read_metadata(table.schema)
-        tables.append(table.replace_schema_metadata(None))
+        info = read_metadata(folder.part(k))
+        examples += pq.read_metadata(folder.part(k)).num_rows
         skipped += [BadLine(line, reason) for line, reason in info["skipped"]]
-        if info["residual"] is not None:
+        if info["residual"] is not None and not math.isnan(info["residual"]):
             residuals.append(info["residual"])
-        if settings.get("watch_matrix"):
-            watch_tables.append(
-                pq.read_table(folder.part(k, "watch")).replace_schema_metadata(None)
-            )
     skipped.sort(key=lambda b: b.line)
-    rows = pa.concat_tables(tables) if tables else ROWS.empty_table()
-    finite = [r for r in residuals if not math.isnan(r)]
     summary = {
         **settings,
-        "examples": rows.num_rows,
+        "examples": examples,
         "bad_lines": len(skipped),
         "bad_line_list": [[b.line, b.reason] for b in skipped[:_LISTED_BAD]],
-        "first_order_residual_max": max(finite) if finite else None,
+        "first_order_residual_max": max(residuals) if residuals else None,
     }
-    _write(folder.root / "results.parquet", rows, summary)
+    parts = [folder.part(k) for k in range(shards)]
+    _concat(parts, folder.root / "results.parquet", ROWS, summary)
     if settings.get("watch_matrix"):
-        watch = pa.concat_tables(watch_tables) if watch_tables else WATCH.empty_table()
-        _write(folder.root / "watch.parquet", watch, summary)
+        parts = [folder.part(k, "watch") for k in range(shards)]
+        _concat(parts, folder.root / "watch.parquet", WATCH, summary)
     return summary
 
 
@@ -108,7 +101,17 @@ def read_metadata(schema: pa.Schema | str | Path) -> dict[str, Any]:
 
 
 def _write(path: Path, table: pa.Table, info: dict[str, Any]) -> None:
-    meta = {KEY: json.dumps(info, sort_keys=True, allow_nan=True).encode()}
-    buffer = io.BytesIO()
-    pq.write_table(table.replace_schema_metadata(meta), buffer)
-    write_atomic(path, buffer.getvalue())
+    with atomic(path) as temporary:
+        pq.write_table(table.replace_schema_metadata(_metadata(info)), temporary)
+
+
+def _concat(parts: list[Path], path: Path, schema: pa.Schema, info: dict[str, Any]) -> None:
+    """One file of every part's rows, in order, without holding them all in memory."""
+    meta = schema.with_metadata(_metadata(info))
+    with atomic(path) as temporary, pq.ParquetWriter(temporary, meta) as writer:
+        for part in parts:
+            writer.write_table(pq.read_table(part).replace_schema_metadata(None))
+
+
+def _metadata(info: dict[str, Any]) -> dict[bytes, bytes]:
+    return {KEY: json.dumps(info, sort_keys=True, allow_nan=True).encode()}

@@ -246,3 +246,25 @@ def test_resume_after_kill_9_equals_a_clean_run(clean, files, tmp_path, monkeypa
     )
     assert computed == [] and again.computed == 0
     assert summary.results.read_bytes() == clean.results.read_bytes()
+
+
+def test_restart_discards_the_previous_sweep(files, tmp_path):
+    data, watch = files
+    small = tmp_path / "small.jsonl"
+    small.write_text("\n".join(data.read_text().splitlines()[:3]) + "\n")
+    first = run_sweep(
+        small,
+        tmp_path / "o",
+        SweepOptions(lr=LR, shard_size=2, device="cpu"),
+        watch=watch,
+        progress=False,
+    )
+    options = SweepOptions(lr=0.1, shard_size=2, device="cpu")
+    again = run_sweep(small, tmp_path / "o", options, watch=watch, progress=False, restart=True)
+    assert first.computed == again.computed == 2
+    assert read_metadata(again.results)["lr"] == 0.1
+    with pytest.raises(InputError, match="refusing to clear"):
+        (tmp_path / "mine").mkdir()
+        (tmp_path / "mine" / "notes.txt").write_text("keep me")
+        run_sweep(small, tmp_path / "mine", options, watch=watch, restart=True, progress=False)
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
