@@ -128,7 +128,7 @@ def bench_model(label: str, model: Any, dev: Device, sizes: Sizes, dtype: torch.
     prompt, target = sentence(sizes.prompt_words, rng), " " + sentence(4, rng)
     example = pk.Example(prompt, target)
     probe = pk.Probe(model, tok, optimizer="sgd", lr=LR, watch=watch)
-    print(f"{label}: {param_bytes / dev_bytes(dtype) / 1e6:.0f}M parameters, {dtype}, "
+    print(f"{label}: {param_bytes / dev_bytes(dtype) / 1e6:.1f}M parameters, {dtype}, "
           f"{dev.device}; example {sizes.prompt_words + 4} words, 8 watch items")  # fmt: skip
 
     ex_ids = torch.tensor([tok(prompt + target)["input_ids"]], device=dev.device)

@@ -15,7 +15,8 @@ from typing import Any
 from probekit.errors import InputError, ProbekitError
 from probekit.sweep.dataset import WatchSet
 from probekit.sweep.options import SweepOptions
-from probekit.sweep.worker import Shard, ShardResult, ShardWorker
+from probekit.sweep.shards import Shard
+from probekit.sweep.worker import ShardResult, ShardWorker
 
 
 def compute(

@@ -16,8 +16,8 @@ from typing import Any, Literal
 from probekit.errors import InputError
 from probekit.sweep import dataset as data
 from probekit.sweep.options import SweepOptions
-from probekit.sweep.shards import OutputFolder, plan
-from probekit.sweep.worker import Shard, ShardResult, ShardWorker
+from probekit.sweep.shards import OutputFolder, Shard, plan
+from probekit.sweep.worker import ShardResult, ShardWorker
 
 Engine = Literal["local", "ray"]
 Report = Callable[[str], object]

@@ -22,15 +22,23 @@ import os
 import shutil
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from probekit.errors import InputError
 from probekit.sweep.dataset import Record
-from probekit.sweep.worker import Shard
 
 MANIFEST = "manifest.json"
 FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Consecutive valid examples measured and written together."""
+
+    index: int
+    records: tuple[Record, ...]
 
 
 def plan(records: Sequence[Record], shard_size: int) -> list[Shard]:

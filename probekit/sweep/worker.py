@@ -10,15 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import probekit as pk
 from probekit.errors import InputError
 from probekit.sweep.dataset import BadLine, Record, WatchSet
-from probekit.sweep.options import SweepOptions
-
-
-@dataclass(frozen=True)
-class Shard:
-    index: int
-    records: tuple[Record, ...]
+from probekit.sweep.options import SweepOptions, load_model
+from probekit.sweep.shards import Shard
 
 
 @dataclass(frozen=True)
@@ -36,11 +32,9 @@ class ShardWorker:
     """Loads the model once and measures shards one after another."""
 
     def __init__(self, options: SweepOptions, watch: WatchSet, skip_bad: bool) -> None:
-        import probekit as pk
-
         self.options = options
         self.skip_bad = skip_bad
-        model, tokenizer = _load(options)
+        model, tokenizer = load_model(options)
         self.probe = pk.Probe(
             model,
             tokenizer,
@@ -55,11 +49,10 @@ class ShardWorker:
         )
 
     def compute(self, shard: Shard) -> ShardResult:
-        import probekit as pk
-
         records, skipped = self._encodable(shard.records)
-        if not records:
-            return ShardResult(shard.index, _columns([], None), None, tuple(skipped))
+        if not records:  # every example refused: an empty part keeps the shard done
+            watch = _watch_columns([], None) if self.options.watch_matrix else None
+            return ShardResult(shard.index, _columns([], None), watch, tuple(skipped))
         examples = [pk.Example(r.prompt, r.target) for r in records]
         found = pk.isolated_map(
             self.probe,
@@ -74,8 +67,6 @@ class ShardWorker:
 
     def _encodable(self, records: tuple[Record, ...]) -> tuple[list[Record], list[BadLine]]:
         """The records the tokenizer accepts; the others are skipped or fatal."""
-        import probekit as pk
-
         good, bad = [], []
         for r in records:
             try:
@@ -89,12 +80,6 @@ class ShardWorker:
             else:
                 good.append(r)
         return good, bad
-
-
-def _load(options: SweepOptions) -> Any:
-    from probekit.sweep.options import load_model
-
-    return load_model(options)
 
 
 def _columns(records: list[Record], found: Any) -> dict[str, list[Any]]:
@@ -122,7 +107,7 @@ def _watch_columns(records: list[Record], found: Any) -> dict[str, list[Any]]:
         "top1_flip": [],
     }
     for i, record in enumerate(records):
-        for j, label in enumerate(found.watch_labels):
+        for j, label in enumerate(found.watch_labels if found is not None else ()):
             out["index"].append(record.index)
             out["line"].append(record.line)
             out["watch"].append(j)

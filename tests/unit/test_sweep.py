@@ -268,3 +268,23 @@ def test_restart_discards_the_previous_sweep(files, tmp_path):
         (tmp_path / "mine" / "notes.txt").write_text("keep me")
         run_sweep(small, tmp_path / "mine", options, watch=watch, restart=True, progress=False)
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
+
+
+def test_a_shard_of_refused_examples_is_done_and_empty(files, tmp_path):
+    data, watch = files
+    lines = data.read_text().splitlines()[:2]
+    lines.insert(1, json.dumps({"prompt": "the cat", "target": "  "}))  # line 2: no token
+    small = tmp_path / "small.jsonl"
+    small.write_text("\n".join(lines) + "\n")
+    options = SweepOptions(lr=LR, shard_size=1, watch_matrix=True, device="cpu")
+    summary = run_sweep(
+        small,
+        tmp_path / "o",
+        options,
+        watch=watch,
+        on_bad_line="skip",
+        progress=False,
+        report=lambda m: None,
+    )
+    assert summary.shards == 3 and summary.examples == 2 and summary.bad_lines == 1
+    assert pq.read_table(summary.watch).column("line").to_pylist() == [1] * 4 + [3] * 4
