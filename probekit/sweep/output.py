@@ -56,6 +56,7 @@ def write_part(folder: OutputFolder, result: ShardResult, settings: dict[str, An
         "shard": result.index,
         "skipped": [[b.line, b.reason] for b in result.skipped],
         "residual": result.residual,
+        "model_commit": result.model_commit,
     }
     if result.watch is not None:
         _write(folder.part(result.index, "watch"), pa.table(result.watch, schema=WATCH), info)
@@ -66,11 +67,12 @@ def merge(
     folder: OutputFolder, shards: int, settings: dict[str, Any], bad: tuple[BadLine, ...]
 ) -> dict[str, Any]:
     """Stream the parts in shard order into ``results.parquet`` (and ``watch.parquet``)."""
-    skipped, residuals, examples = list(bad), [], 0
+    skipped, residuals, examples, commits = list(bad), [], 0, set()
     for k in range(shards):
         info = read_metadata(folder.part(k))
         examples += pq.read_metadata(folder.part(k)).num_rows
         skipped += [BadLine(line, reason) for line, reason in info["skipped"]]
+        commits.add(info.get("model_commit"))
         if info["residual"] is not None and not math.isnan(info["residual"]):
             residuals.append(info["residual"])
     skipped.sort(key=lambda b: b.line)
@@ -80,6 +82,8 @@ def merge(
         "bad_lines": len(skipped),
         "bad_line_list": [[b.line, b.reason] for b in skipped[:_LISTED_BAD]],
         "first_order_residual_max": max(residuals) if residuals else None,
+        # the hub commit of the weights (a list if parts were computed from several)
+        "model_commit": _one_or_all(commits),
     }
     parts = [folder.part(k) for k in range(shards)]
     _concat(parts, folder.root / "results.parquet", ROWS, summary)
@@ -111,6 +115,12 @@ def _concat(parts: list[Path], path: Path, schema: pa.Schema, info: dict[str, An
     with atomic(path) as temporary, pq.ParquetWriter(temporary, meta) as writer:
         for part in parts:
             writer.write_table(pq.read_table(part).replace_schema_metadata(None))
+
+
+def _one_or_all(values: set[str | None]) -> str | list[str | None] | None:
+    if len(values) <= 1:
+        return next(iter(values), None)
+    return sorted(values, key=str)
 
 
 def _metadata(info: dict[str, Any]) -> dict[bytes, bytes]:

@@ -26,6 +26,7 @@ class ShardResult:
     watch: dict[str, list[Any]] | None
     skipped: tuple[BadLine, ...] = ()  # examples the tokenizer refused (on_bad_line="skip")
     residual: float | None = None  # first_order: relative error against the exact path
+    model_commit: str | None = None  # the hub commit the weights were loaded from
 
 
 class ShardWorker:
@@ -35,6 +36,7 @@ class ShardWorker:
         self.options = options
         self.skip_bad = skip_bad
         model, tokenizer = load_model(options)
+        self.model_commit = getattr(model.config, "_commit_hash", None)
         self.probe = pk.Probe(
             model,
             tokenizer,
@@ -52,7 +54,9 @@ class ShardWorker:
         records, skipped = self._encodable(shard.records)
         if not records:  # every example refused: an empty part keeps the shard done
             watch = _watch_columns([], None) if self.options.watch_matrix else None
-            return ShardResult(shard.index, _columns([], None), watch, tuple(skipped))
+            return ShardResult(
+                shard.index, _columns([], None), watch, tuple(skipped), None, self.model_commit
+            )
         examples = [pk.Example(r.prompt, r.target) for r in records]
         found = pk.isolated_map(
             self.probe,
@@ -63,7 +67,8 @@ class ShardWorker:
         )
         residual = found.residual.relative if found.residual is not None else None
         watch = _watch_columns(records, found) if self.options.watch_matrix else None
-        return ShardResult(shard.index, _columns(records, found), watch, tuple(skipped), residual)
+        columns = _columns(records, found)
+        return ShardResult(shard.index, columns, watch, tuple(skipped), residual, self.model_commit)
 
     def _encodable(self, records: tuple[Record, ...]) -> tuple[list[Record], list[BadLine]]:
         """The records the tokenizer accepts; the others are skipped or fatal."""

@@ -84,6 +84,7 @@ def test_rows_equal_the_isolated_map(clean, files):
 def test_metadata_records_model_options_hashes_and_bad_lines(clean, files):
     meta = read_metadata(clean.results)
     assert meta["model"] == "demo" and meta["revision"] is None
+    assert meta["model_commit"] is None  # not from the hub
     assert (meta["optimizer"], meta["lr"], meta["steps"], meta["method"]) == ("sgd", LR, 1, "exact")
     assert meta["probekit_version"] == pk.__version__
     import hashlib
@@ -288,3 +289,49 @@ def test_a_shard_of_refused_examples_is_done_and_empty(files, tmp_path):
     )
     assert summary.shards == 3 and summary.examples == 2 and summary.bad_lines == 1
     assert pq.read_table(summary.watch).column("line").to_pylist() == [1] * 4 + [3] * 4
+
+
+def test_a_model_from_a_local_folder(tmp_path):
+    from tests.tiny import make_gpt2, make_tokenizer
+
+    tok = make_tokenizer()
+    make_gpt2(tok).save_pretrained(tmp_path / "model")
+    tok.save_pretrained(tmp_path / "model")
+    pairs = [("alice lives in", " paris"), ("the cat says", " meow"), ("2 plus 2 is", " 4")]
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(json.dumps({"prompt": p, "target": t}) + "\n" for p, t in pairs))
+    watch = tmp_path / "watch.txt"
+    watch.write_text("the dog says\nbob lives in\n")
+    folder = str(tmp_path / "model")
+    code = main(
+        [
+            "sweep",
+            str(data),
+            "--watch",
+            str(watch),
+            "--out",
+            str(tmp_path / "o"),
+            "--model",
+            folder,
+            "--device",
+            "cpu",
+            "--optimizer",
+            "adam",
+            "--lr",
+            "0.001",
+            "--layers",
+            "1",
+            "--no-progress",
+        ]
+    )
+    assert code == 0
+    model, tok = pk.load(folder, device="cpu")
+    probe = pk.Probe(
+        model, tok, optimizer="adam", lr=0.001, layers=[1], watch=["the dog says", "bob lives in"]
+    )
+    expected = pk.isolated_map(probe, [pk.Example(p, t) for p, t in pairs]).to_frame()
+    rows = pq.read_table(tmp_path / "o" / "results.parquet").to_pandas()
+    for column in NUMBERS:
+        np.testing.assert_allclose(rows[column], expected[column], rtol=1e-10, atol=1e-15)
+    meta = read_metadata(tmp_path / "o" / "results.parquet")
+    assert (meta["model"], meta["optimizer"], meta["layers"]) == (folder, "adam", [1])
