@@ -41,6 +41,7 @@ from transformers import GPT2Config, GPT2LMHeadModel, Qwen2Config, Qwen2ForCausa
 
 import probekit as pk
 from bench.common import rss_peak, rss_peak_reset, sentence, word_tokenizer
+from bench.isolated_map import LR as MAP_LR
 from bench.isolated_map import naive_loop
 from bench.probe_step import LR, bare_step
 
@@ -157,11 +158,12 @@ def bench_model(label: str, model: Any, dev: Device, sizes: Sizes, dtype: torch.
         pk.Example(sentence(sizes.prompt_words, rng), " " + sentence(2, rng))
         for _ in range(sizes.map_examples)
     ]
+    mapper = pk.Probe(model, tok, optimizer="sgd", lr=MAP_LR, watch=watch)  # the loop's lr
     jobs: dict[str, Callable[[], object]] = {
-        "naive": lambda: naive_loop(probe, examples),
-        "exact": lambda: pk.isolated_map(probe, examples, method="exact", progress=False),
+        "naive": lambda: naive_loop(mapper, examples),
+        "exact": lambda: pk.isolated_map(mapper, examples, method="exact", progress=False),
         "first_order": lambda: pk.isolated_map(
-            probe, examples, method="first_order", sample=0, progress=False
+            mapper, examples, method="first_order", sample=0, progress=False
         ),
     }
     times = {}
