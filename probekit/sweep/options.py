@@ -52,6 +52,8 @@ class SweepOptions:
         out = asdict(self)
         out.pop("device")
         out["layers"] = list(self.layers) if self.layers is not None else None
+        if self.method != "first_order":
+            out["check"] = None  # only the first-order path is checked
         return out
 
 

@@ -36,7 +36,8 @@ def compute(
     actors: list[Any] = []
     try:
         resources = ray.cluster_resources()
-        gpus = 1 if resources.get("GPU", 0) >= 1 else 0
+        on_cpu = options.device is not None and options.device.startswith("cpu")
+        gpus = 1 if resources.get("GPU", 0) >= 1 and not on_cpu else 0
         capacity = int(resources.get("GPU", 0)) if gpus else int(resources.get("CPU", 1))
         count = min(workers or max(capacity, 1), len(shards))
         if count < 1:

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from probekit.errors import InputError
 from probekit.sweep import dataset as data
 from probekit.sweep.options import SweepOptions
+from probekit.sweep.output import merge, write_part
 from probekit.sweep.shards import OutputFolder, Shard, plan
 from probekit.sweep.worker import ShardResult, ShardWorker
 
@@ -50,6 +51,7 @@ def run_sweep(
 ) -> SweepSummary:
     """Measure every example of ``dataset`` alone from the model's weights; see docs/sweep.md."""
     say = report or _stderr
+    _check_engine(engine, address, workers)
     examples = data.read_dataset(dataset, on_bad_line)
     if examples.bad:
         say(
@@ -66,16 +68,12 @@ def run_sweep(
         say(f"resuming: {len(shards) - len(pending)} of {len(shards)} shards already done")
     skip = on_bad_line == "skip"
     if pending:
-        from probekit.sweep.output import write_part
-
         total = len(examples.records)
         remaining = sum(len(s.records) for s in pending)
         with _bar(total, total - remaining, progress) as tick:
             for result in _compute(engine, options, watch_set, skip, pending, address, workers):
                 write_part(folder, result, settings)
                 tick(len(shards[result.index].records))
-    from probekit.sweep.output import merge
-
     summary = merge(folder, len(shards), settings, examples.bad)
     if summary["bad_lines"] > len(examples.bad):
         say(
@@ -112,14 +110,19 @@ def _compute(
     workers: int | None,
 ) -> Iterator[ShardResult]:
     if engine == "local":
-        if address is not None:
-            raise InputError("--address joins a Ray cluster; use it with --engine ray")
         return local_engine(options, watch, skip, shards)
-    if engine == "ray":
-        from probekit.sweep import ray_engine
+    from probekit.sweep import ray_engine
 
-        return ray_engine.compute(options, watch, skip, shards, address=address, workers=workers)
-    raise InputError(f"unknown engine {engine!r}; use local or ray")
+    return ray_engine.compute(options, watch, skip, shards, address=address, workers=workers)
+
+
+def _check_engine(engine: str, address: str | None, workers: int | None) -> None:
+    if engine not in ("local", "ray"):
+        raise InputError(f"unknown engine {engine!r}; use local or ray")
+    if engine == "local" and (address is not None or workers is not None):
+        raise InputError("--address and --workers are for --engine ray")
+    if workers is not None and workers < 1:
+        raise InputError(f"--workers must be a positive integer, got {workers}")
 
 
 def _settings(

@@ -335,3 +335,16 @@ def test_a_model_from_a_local_folder(tmp_path):
         np.testing.assert_allclose(rows[column], expected[column], rtol=1e-10, atol=1e-15)
     meta = read_metadata(tmp_path / "o" / "results.parquet")
     assert (meta["model"], meta["optimizer"], meta["layers"]) == (folder, "adam", [1])
+
+
+def test_engine_options_are_checked_before_anything_is_written(files, tmp_path):
+    data, watch = files
+    for kwargs, message in [
+        ({"workers": 2}, "for --engine ray"),
+        ({"address": "auto"}, "for --engine ray"),
+        ({"engine": "ray", "workers": 0}, "positive integer"),
+        ({"engine": "spark"}, "unknown engine"),
+    ]:
+        with pytest.raises(InputError, match=message):
+            run_sweep(data, tmp_path / "o", OPTIONS, watch=watch, **kwargs)
+    assert not (tmp_path / "o").exists()
