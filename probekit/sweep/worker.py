@@ -65,6 +65,7 @@ class ShardWorker:
             sample=self.options.check,
             progress=False,
         )
+        self.probe.history.clear()  # the loop method records every step; keep memory flat
         residual = found.residual.relative if found.residual is not None else None
         watch = _watch_columns(records, found) if self.options.watch_matrix else None
         columns = _columns(records, found)
