@@ -90,6 +90,8 @@ def main() -> None:
     print(f"  ray, 2 workers x 1 thread: {t_ray:6.2f} s  {n / t_ray:6.1f} examples/s "
           f"(start-up excluded; {t_ray + t_init:.2f} s with it)")  # fmt: skip
     print(f"  ray results byte-identical to single process: {same}")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"  load average during the run (1, 5, 15 min): {load} on {os.cpu_count()} cores")
     speedup = t_one / t_ray
     print(f"RATIO speed-up ray(2 workers) / single(1 thread) = {speedup:.2f}  "
           f"scaling efficiency = {speedup / 2:.2f}")  # fmt: skip
