@@ -63,18 +63,24 @@ def run_sweep(
     settings = _settings(options, examples, watch_set, on_bad_line)
     shards = plan(examples.records, options.shard_size)
     folder = OutputFolder.open(out, settings, len(shards), restart=restart)
-    pending = [s for s in shards if not folder.done(s.index)]
-    if len(pending) < len(shards):
-        say(f"resuming: {len(shards) - len(pending)} of {len(shards)} shards already done")
-    skip = on_bad_line == "skip"
-    if pending:
+    try:  # the folder is locked until the end
+        pending = [s for s in shards if not folder.done(s.index)]
+        if len(pending) < len(shards):
+            say(f"resuming: {len(shards) - len(pending)} of {len(shards)} shards already done")
         total = len(examples.records)
         remaining = sum(len(s.records) for s in pending)
-        with _bar(total, total - remaining, progress) as tick:
-            for result in _compute(engine, options, watch_set, skip, pending, address, workers):
+        results = (
+            _compute(engine, options, watch_set, on_bad_line == "skip", pending, address, workers)
+            if pending
+            else iter(())
+        )
+        with _bar(total, total - remaining, progress and bool(pending)) as tick:
+            for result in results:
                 write_part(folder, result, settings)
                 tick(len(shards[result.index].records))
-    summary = merge(folder, len(shards), settings, examples.bad)
+        summary = merge(folder, len(shards), settings, examples.bad)
+    finally:
+        folder.close()
     if summary["bad_lines"] > len(examples.bad):
         say(
             f"{summary['bad_lines'] - len(examples.bad)} example(s) skipped: the tokenizer "

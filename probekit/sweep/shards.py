@@ -17,6 +17,7 @@ Folder layout::
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -30,6 +31,7 @@ from probekit.errors import InputError
 from probekit.sweep.dataset import Record
 
 MANIFEST = "manifest.json"
+LOCK = ".lock"
 FORMAT = 1
 
 
@@ -55,28 +57,48 @@ class OutputFolder:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         self.parts = self.root / "parts"
+        self._lock_fd: int | None = None
 
     @classmethod
     def open(
         cls, root: str | Path, settings: dict[str, Any], shards: int, *, restart: bool = False
     ) -> OutputFolder:
-        """Create the folder, or continue the sweep it holds if the settings match."""
+        """Create the folder, or continue the sweep it holds if the settings match.
+
+        The folder stays locked (one sweep writes to it at a time) until :meth:`close`
+        or the end of the process, however it ends.
+        """
         folder = cls(root)
-        manifest = folder.root / MANIFEST
-        if restart and folder.root.exists():
-            folder.clear()
+        folder.root.mkdir(parents=True, exist_ok=True)
+        folder._lock()
+        try:
+            folder._prepare(settings, shards, restart)
+        except BaseException:
+            folder.close()
+            raise
+        return folder
+
+    def _prepare(self, settings: dict[str, Any], shards: int, restart: bool) -> None:
+        manifest = self.root / MANIFEST
+        if restart:
+            self.clear()
         if manifest.exists():
-            folder._check(json.loads(manifest.read_text()), settings, shards)
-        elif folder.root.exists() and any(folder.root.iterdir()):
+            self._check(json.loads(manifest.read_text()), settings, shards)
+        elif self._foreign():
             raise InputError(
-                f"{folder.root} is not empty and holds no sweep; choose an empty or new folder"
+                f"{self.root} is not empty and holds no sweep; choose an empty or new folder"
             )
-        folder.parts.mkdir(parents=True, exist_ok=True)
-        folder.remove_temporaries()
+        self.remove_temporaries()
         if not manifest.exists():
             record = {"format": FORMAT, "shards": shards, "settings": settings}
             write_atomic(manifest, json.dumps(record, indent=2, sort_keys=True).encode())
-        return folder
+        self.parts.mkdir(exist_ok=True)
+
+    def close(self) -> None:
+        """Release the folder's lock."""
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the descriptor releases the lock
+            self._lock_fd = None
 
     def part(self, index: int, kind: str = "shard") -> Path:
         return self.parts / f"{kind}-{index:06d}.parquet"
@@ -87,18 +109,33 @@ class OutputFolder:
 
     def remove_temporaries(self) -> None:
         """Half-written files of an interrupted run (never renamed into place)."""
-        for path in (*self.parts.glob("*.tmp"), *self.root.glob("*.tmp")):
+        for path in (*self.parts.glob("*.tmp"), *self.root.glob("*.tmp")):  # parts may not exist
             path.unlink(missing_ok=True)
 
     def clear(self) -> None:
         """Remove a previous sweep's files (only what a sweep writes)."""
         if not (self.root / MANIFEST).exists():
-            if self.root.exists() and any(self.root.iterdir()):
+            if self._foreign():
                 raise InputError(f"{self.root} holds no sweep; refusing to clear it")
             return
         shutil.rmtree(self.parts, ignore_errors=True)
         for name in (MANIFEST, "results.parquet", "watch.parquet"):
             (self.root / name).unlink(missing_ok=True)
+
+    def _foreign(self) -> bool:
+        """Whether the folder holds anything but a sweep's lock and temporary files."""
+        return any(p.name != LOCK and not p.name.endswith(".tmp") for p in self.root.iterdir())
+
+    def _lock(self) -> None:
+        fd = os.open(self.root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise InputError(
+                f"another sweep is writing to {self.root}; wait for it or choose another --out"
+            ) from None
+        self._lock_fd = fd
 
     def _check(self, manifest: dict[str, Any], settings: dict[str, Any], shards: int) -> None:
         old = manifest.get("settings", {})

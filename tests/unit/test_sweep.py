@@ -348,3 +348,16 @@ def test_engine_options_are_checked_before_anything_is_written(files, tmp_path):
         with pytest.raises(InputError, match=message):
             run_sweep(data, tmp_path / "o", OPTIONS, watch=watch, **kwargs)
     assert not (tmp_path / "o").exists()
+
+
+def test_one_sweep_writes_to_a_folder_at_a_time(clean, files):
+    from probekit.sweep.shards import OutputFolder
+
+    data, watch = files
+    manifest = json.loads((clean.results.parent / "manifest.json").read_text())
+    folder = OutputFolder.open(clean.results.parent, manifest["settings"], manifest["shards"])
+    try:
+        with pytest.raises(InputError, match="another sweep is writing"):
+            run_sweep(data, clean.results.parent, OPTIONS, watch=watch, on_bad_line="skip")
+    finally:
+        folder.close()
