@@ -25,12 +25,14 @@ from __future__ import annotations
 import argparse
 import ctypes
 import gc
+import math
 import random
 import statistics
 import sys
 import time
+import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -119,22 +121,43 @@ class Device:
         return rss_peak() - start
 
 
-def bench_model(label: str, model: Any, dev: Device, sizes: Sizes, dtype: torch.dtype) -> None:
-    model = model.to(device=dev.device, dtype=dtype).eval()
-    tok = word_tokenizer()
-    rng = random.Random(0)
-    params = list(dict.fromkeys(model.parameters()))
-    param_bytes = sum(p.numel() * p.element_size() for p in params)
-    watch = [pk.Example(sentence(12, rng), " " + sentence(1, rng)) for _ in range(8)]
-    prompt, target = sentence(sizes.prompt_words, rng), " " + sentence(4, rng)
-    example = pk.Example(prompt, target)
-    probe = pk.Probe(model, tok, optimizer="sgd", lr=LR, watch=watch)
-    print(f"{label}: {param_bytes / dev_bytes(dtype) / 1e6:.1f}M parameters, {dtype}, "
-          f"{dev.device}; example {sizes.prompt_words + 4} words, 8 watch items")  # fmt: skip
+@dataclass
+class Case:
+    """One model under test, with what every measurement shares."""
 
+    label: str
+    model: Any
+    tok: Any
+    dev: Device
+    sizes: Sizes
+    rng: random.Random
+    watch: list[pk.Example]
+    param_bytes: int
+    t_probe: float = math.nan
+    failures: list[str] = field(default_factory=list)
+
+    def guarded(self, name: str, measure: Callable[[Case], None]) -> None:
+        """Run one measurement; a failure is printed and the next one still runs."""
+        try:
+            measure(self)
+        except Exception as err:  # one broken measurement must not waste the GPU slot
+            self.failures.append(f"{self.label} {name}")
+            print(f"FAILED {self.label} {name}: {type(err).__name__}: {str(err)[:500]}")
+            traceback.print_exc(limit=4, file=sys.stdout)
+            if self.dev.cuda:
+                torch.cuda.empty_cache()
+
+
+def step_latency(case: Case) -> None:
+    """probe.step vs the bare loop of bench/probe_step.py, alternated, medians."""
+    model, tok, dev, rng = case.model, case.tok, case.dev, case.rng
+    params = list(dict.fromkeys(model.parameters()))
+    prompt, target = sentence(case.sizes.prompt_words, rng), " " + sentence(4, rng)
+    example = pk.Example(prompt, target)
+    probe = pk.Probe(model, tok, optimizer="sgd", lr=LR, watch=case.watch)
     ex_ids = torch.tensor([tok(prompt + target)["input_ids"]], device=dev.device)
     n_prompt = len(tok(prompt)["input_ids"])
-    enc = tok([w.prompt for w in watch], padding=True, return_tensors="pt").to(dev.device)
+    enc = tok([w.prompt for w in case.watch], padding=True, return_tensors="pt").to(dev.device)
 
     def bare() -> None:
         bare_step(model, params, ex_ids, n_prompt, enc["input_ids"], enc["attention_mask"])
@@ -145,20 +168,28 @@ def bench_model(label: str, model: Any, dev: Device, sizes: Sizes, dtype: torch.
     for fn in (bare, probed, bare, probed):  # warm-up: allocator, kernels
         fn()
     bare_times, probe_times = [], []
-    for _ in range(sizes.repeats):  # alternate; the first probe call after a bare one
+    for _ in range(case.sizes.repeats):  # alternate; the first probe call after a bare one
         bare()  # recomputes the watch baseline (the bare loop wrote the weights), so untimed
         bare_times.append(dev.time(bare))
         probed()
         probe_times.append(dev.time(probed))
-    t_bare, t_probe = statistics.median(bare_times), statistics.median(probe_times)
-    print(f"  probe.step {t_probe * 1e3:8.1f} ms   bare loop {t_bare * 1e3:8.1f} ms")
-    print(f"RATIO {label} probe.step / bare loop = {t_probe / t_bare:.3f}")
+    t_bare, case.t_probe = statistics.median(bare_times), statistics.median(probe_times)
+    print(f"  probe.step {case.t_probe * 1e3:8.1f} ms   bare loop {t_bare * 1e3:8.1f} ms")
+    print(f"RATIO {case.label} probe.step / bare loop = {case.t_probe / t_bare:.3f}")
+    peak = dev.peak_extra(probed)
+    print(
+        f"MEMORY {case.label} probe.step peak extra / parameter bytes = "
+        f"{peak / case.param_bytes:.2f}  (parameters {case.param_bytes / 2**20:.0f} MiB)"
+    )
 
+
+def isolated_maps(case: Case) -> None:
+    """isolated_map exact and first_order vs the naive loop of bench/isolated_map.py."""
     examples = [
-        pk.Example(sentence(sizes.prompt_words, rng), " " + sentence(2, rng))
-        for _ in range(sizes.map_examples)
+        pk.Example(sentence(case.sizes.prompt_words, case.rng), " " + sentence(2, case.rng))
+        for _ in range(case.sizes.map_examples)
     ]
-    mapper = pk.Probe(model, tok, optimizer="sgd", lr=MAP_LR, watch=watch)  # the loop's lr
+    mapper = pk.Probe(case.model, case.tok, optimizer="sgd", lr=MAP_LR, watch=case.watch)
     jobs: dict[str, Callable[[], object]] = {
         "naive": lambda: naive_loop(mapper, examples),
         "exact": lambda: pk.isolated_map(mapper, examples, method="exact", progress=False),
@@ -169,29 +200,51 @@ def bench_model(label: str, model: Any, dev: Device, sizes: Sizes, dtype: torch.
     times = {}
     for name, job in jobs.items():
         job()  # warm-up
-        times[name] = dev.time(job)
+        times[name] = case.dev.time(job)
     n = len(examples)
     for name, t in times.items():
         print(f"  isolated map {name:12s} {t:7.3f} s  {n / t:8.1f} examples/s")
-    print(f"RATIO {label} isolated_map speed-up vs naive loop: "
-          f"exact {times['naive'] / times['exact']:.2f}x "
-          f"first_order {times['naive'] / times['first_order']:.2f}x")  # fmt: skip
+    print(
+        f"RATIO {case.label} isolated_map speed-up vs naive loop: "
+        f"exact {times['naive'] / times['exact']:.2f}x "
+        f"first_order {times['naive'] / times['first_order']:.2f}x"
+    )
+    peak = case.dev.peak_extra(jobs["exact"])
+    print(
+        f"MEMORY {case.label} isolated_map exact ({n} examples) peak extra / parameter "
+        f"bytes = {peak / case.param_bytes:.2f}"
+    )
 
-    ig_prompt, ig_target = sentence(16, rng), " " + sentence(1, rng)
+
+def integrated_gradients(case: Case) -> None:
+    prompt, target = sentence(16, case.rng), " " + sentence(1, case.rng)
+    steps = case.sizes.ig_steps
 
     def ig() -> None:
-        pk.attribute(model, tok, ig_prompt, ig_target, n_steps=sizes.ig_steps)
+        pk.attribute(case.model, case.tok, prompt, target, n_steps=steps)
 
     ig()
-    t_ig = dev.time(ig)
-    print(f"  IG ({sizes.ig_steps} steps, 16-word prompt) {t_ig * 1e3:8.1f} ms "
-          f"= {t_ig / t_probe:.1f} probe steps")  # fmt: skip
+    t_ig = case.dev.time(ig)
+    print(
+        f"  IG ({steps} steps, 16-word prompt) {t_ig * 1e3:8.1f} ms "
+        f"= {t_ig / case.t_probe:.1f} probe steps"
+    )
 
-    step_peak = dev.peak_extra(probed)
-    map_peak = dev.peak_extra(jobs["exact"])
-    print(f"MEMORY {label} peak extra / parameter bytes: probe.step {step_peak / param_bytes:.2f} "
-          f"isolated_map exact {map_peak / param_bytes:.2f}  "
-          f"(parameters {param_bytes / 2**20:.0f} MiB)")  # fmt: skip
+
+def bench_model(label: str, model: Any, dev: Device, sizes: Sizes, dtype: torch.dtype) -> Case:
+    model = model.to(device=dev.device, dtype=dtype).eval()
+    rng = random.Random(0)
+    param_bytes = sum(p.numel() * p.element_size() for p in dict.fromkeys(model.parameters()))
+    watch = [pk.Example(sentence(12, rng), " " + sentence(1, rng)) for _ in range(8)]
+    case = Case(label, model, word_tokenizer(), dev, sizes, rng, watch, param_bytes)
+    print(
+        f"{label}: {param_bytes / dev_bytes(dtype) / 1e6:.1f}M parameters, {dtype}, "
+        f"{dev.device}; example {sizes.prompt_words + 4} words, 8 watch items"
+    )
+    case.guarded("probe.step", step_latency)
+    case.guarded("isolated_map", isolated_maps)
+    case.guarded("IG", integrated_gradients)
+    return case
 
 
 def dev_bytes(dtype: torch.dtype) -> int:
@@ -214,18 +267,21 @@ def main() -> None:
     if dev.cuda:
         print(f"GPU: {torch.cuda.get_device_name(dev.device)}, torch {torch.__version__}")
     start = time.perf_counter()
+    failures: list[str] = []
     for label, build in (("gpt2-small", gpt2_small), ("qwen2-0.5b", qwen2_half_b)):
         if args.only and not label.startswith(args.only):
             continue
         torch.manual_seed(0)
         with dev.device:  # initialised where it runs: no host copy of a 0.5B model
             model = build(args.smoke)
-        bench_model(label, model, dev, sizes, dtype)
+        failures += bench_model(label, model, dev, sizes, dtype).failures
         del model
         gc.collect()
         if dev.cuda:
             torch.cuda.empty_cache()
     print(f"total {time.perf_counter() - start:.1f} s")
+    if failures:
+        sys.exit(f"failed: {', '.join(failures)}")
 
 
 if __name__ == "__main__":
