@@ -54,7 +54,7 @@ def _naive_loop(probe: pk.Probe, examples: list[pk.Example]) -> dict[str, list[A
     model = probe.model
     params = [e.param for e in probe.entries]
     watch_batch = batching.make_batch(
-        list(probe._watched.items), probe._pad_id(), torch.device("cpu")
+        list(probe._watched.items), probe._pad_id(), probe.entries[0].param.device
     )
     with torch.no_grad():
         base = torch.log_softmax(batching.forward(model, watch_batch).logits.double(), -1)

@@ -1,4 +1,5 @@
-"""The ``probekit`` command: ``probekit demo`` runs the scripted session on the demo model."""
+"""The ``probekit`` command: ``probekit demo`` runs the scripted session on the demo model;
+``probekit sweep`` probes every example of a JSONL dataset and writes Parquet (docs/sweep.md)."""
 
 from __future__ import annotations
 
@@ -8,15 +9,20 @@ import sys
 import time
 from pathlib import Path
 
+from probekit.sweep import command as sweep_command
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="probekit", description="Step-by-step probing of LMs.")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="probe the embedded demo model and write a report")
     demo.add_argument("--out", type=Path, default=Path("reports/demo"), help="report folder")
+    sweep_command.add_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "demo":
         return _demo(args.out)
+    if args.command == "sweep":
+        return sweep_command.run(args)
     return 2  # pragma: no cover - argparse already rejects unknown commands
 
 
