@@ -28,23 +28,12 @@ class Preview:
         return f"trained on {len(self.tokens)} target token(s): {shown}"
 
 
-def encode_example(probe: Any, example: Any) -> Any:
-    """The probe's encoding of ``example`` (the tokens a step would use).
-
-    Uses ``probe.encode`` where the probe has it, else its internal encoder.
-    """
-    encode = getattr(probe, "encode", None)
-    if callable(encode):
-        return encode(example)
-    return probe._encode(example, require_target=True)
-
-
 def preview(probe: Any, prompt: str, target: str) -> Preview:
     """Tokenise ``prompt`` + ``target`` as a step would; never raises for bad input."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            encoded = encode_example(probe, probekit.Example(prompt, target))
+            encoded = probe.encode(probekit.Example(prompt, target))
     except ProbekitError as exc:
         return Preview(error=str(exc))
     return Preview(tuple(encoded.target_tokens), tuple(encoded.notes))
