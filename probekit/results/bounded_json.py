@@ -9,14 +9,14 @@ Everything here is a defence against hostile input, before and while parsing:
 - :func:`iter_object` parses a top-level object key by key and can hand out the
   elements of a large array one at a time, so a caller can convert and drop each one
   (a lean load) instead of holding the whole parsed tree;
-- the literals ``NaN``/``Infinity`` and numbers too large for a float are rejected.
+- the literals ``NaN``/``Infinity`` are rejected (and :func:`check_finite` catches a
+  number too large for a float, which Python parses as infinity).
 
 A failure raises :class:`BadJSON` (a ``ValueError``) with a message meant for people.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
@@ -28,44 +28,59 @@ from typing import Any, BinaryIO
 DEFAULT_MAX_DEPTH = 64
 
 _WS = re.compile(r"[ \t\n\r]*")
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
-# A number that could overflow a float: a 3-digit exponent or 300+ digits in a row.
-_HUGE_NUMBER = re.compile(r"[eE]\+?0*[1-9]\d\d|\d{300}")
+_ESCAPE = re.compile(rb"\\.", re.DOTALL)
+_STRING = re.compile(rb'"[^"]*"')
+_NOT_STRUCTURE = bytes(c for c in range(256) if c not in b'[]{}"')
 
 
 class BadJSON(ValueError):
     """The input is not acceptable JSON (too big, too deep, malformed, non-finite)."""
 
 
-def read_text(source: str | os.PathLike[str] | BinaryIO, max_bytes: int | None) -> str:
-    """The UTF-8 text of ``source`` (a path or a binary file object), at most ``max_bytes``."""
+def read_text(
+    source: str | os.PathLike[str] | BinaryIO,
+    max_bytes: int | None,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+) -> str:
+    """The UTF-8 text of ``source`` (a path or a binary file object), depth-checked.
+
+    Reads at most ``max_bytes`` (``None``: no limit) and refuses nesting deeper than
+    ``max_depth`` (see :func:`check_depth`) before decoding.
+    """
     if isinstance(source, str | os.PathLike):
         data = _read_path(os.fspath(source), max_bytes)
     else:
         data = _read_stream(source, max_bytes)
+    check_depth(data, max_depth)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise BadJSON(f"not UTF-8 text (byte {exc.start}: {exc.reason})") from None
 
 
-def _read_path(path: str, max_bytes: int | None) -> bytes:
-    # O_NONBLOCK: opening a FIFO must not wait for a writer; the type is checked on the
-    # open descriptor (no race between a check and the open).
+def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
+    """Open a regular file for binary reading; refuse devices, FIFOs, sockets, folders.
+
+    Opened without blocking (a FIFO must not wait for a writer); the type is checked on
+    the open descriptor, so nothing can be swapped in between.
+    """
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
     fd = os.open(path, flags)
     try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise BadJSON("not a regular file (a device, FIFO, socket or directory)")
-        with os.fdopen(fd, "rb", closefd=False) as f:
-            return _read_stream(f, max_bytes)
-    finally:
+        return os.fdopen(fd, "rb")
+    except BaseException:
         os.close(fd)
+        raise
 
 
-def _read_stream(stream: BinaryIO | io.BufferedReader, max_bytes: int | None) -> bytes:
+def _read_path(path: str, max_bytes: int | None) -> bytes:
+    with open_regular(path) as f:
+        return _read_stream(f, max_bytes)
+
+
+def _read_stream(stream: BinaryIO, max_bytes: int | None) -> bytes:
     if max_bytes is None:
         return stream.read()
     data = stream.read(max_bytes + 1)
@@ -74,34 +89,43 @@ def _read_stream(stream: BinaryIO | io.BufferedReader, max_bytes: int | None) ->
     return data
 
 
-def check_depth(text: str, max_depth: int = DEFAULT_MAX_DEPTH) -> None:
-    """Refuse ``text`` whose arrays/objects nest deeper than ``max_depth`` (or never close).
+def check_depth(data: bytes | str, max_depth: int = DEFAULT_MAX_DEPTH) -> None:
+    """Refuse JSON whose arrays/objects nest deeper than ``max_depth`` (or never close).
 
-    Counts brackets outside strings in one pass, so that a recursive parser is only
-    ever given input of bounded depth.
+    Counts brackets outside strings in one pass over the bytes, so that a recursive
+    parser is only ever given input of bounded depth. (In UTF-8 every byte of a
+    multi-byte character is >= 0x80, so ASCII brackets and quotes are found exactly.)
     """
     import numpy as np
 
-    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text)).encode("ascii")
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    # Escapes only occur inside strings; dropping them leaves every quote a real one.
+    raw = _ESCAPE.sub(b"", raw) if b"\\" in raw else raw
+    # Keep only brackets and quotes; then drop the strings: first every `""` (an empty
+    # string, or the close and open of two strings with nothing between them — removing
+    # such a pair never moves a bracket into or out of a string), then the rest.
+    marks = raw.translate(None, _NOT_STRUCTURE).replace(b'""', b"")
+    marks = _STRING.sub(b"", marks) if b'"' in marks else marks
+    levels_at = 0
     chunk = 1 << 20
-    depth = 0
-    for start in range(0, len(brackets), chunk):
-        codes = np.frombuffer(
-            brackets, np.uint8, count=min(chunk, len(brackets) - start), offset=start
-        )
+    for start in range(0, len(marks), chunk):
+        codes = np.frombuffer(marks, np.uint8, count=min(chunk, len(marks) - start), offset=start)
         steps = np.where((codes == ord("[")) | (codes == ord("{")), 1, -1).astype(np.int64)
-        levels = np.cumsum(steps) + depth
+        levels = np.cumsum(steps) + levels_at
         if int(levels.max()) > max_depth:
             raise BadJSON(f"nested deeper than {max_depth} levels")
-        depth = int(levels[-1])
+        levels_at = int(levels[-1])
 
 
-def loads(text: str, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
-    """Parse a whole document: depth-checked, strict (no NaN/Infinity, no float overflow)."""
+def loads(text: str, max_depth: int = DEFAULT_MAX_DEPTH, *, finite: bool = True) -> Any:
+    """Parse one whole document: depth-checked, strict (no NaN/Infinity literals; with
+    ``finite``, no number too large for a float either)."""
     check_depth(text, max_depth)
     value, end = _decode(text, _skip(text, 0))
     if _skip(text, end) != len(text):
         raise BadJSON(f"extra data after the JSON value at offset {end}")
+    if finite:
+        check_finite(value)
     return value
 
 
@@ -110,9 +134,9 @@ def iter_object(text: str, streamed: frozenset[str] = frozenset()) -> Iterator[t
 
     For a key in ``streamed`` whose value is an array, the value is an iterator over its
     elements, parsed one at a time as it is consumed (the rest is consumed before the
-    next key). Duplicate top-level keys are refused. Call :func:`check_depth` first.
+    next key). Duplicate top-level keys are refused. Call :func:`check_depth` first, and
+    check numbers for overflow (``1e999`` parses as ``inf``) where they are used.
     """
-    strict = _HUGE_NUMBER.search(text) is not None
     idx = _skip(text, 0)
     if text[idx : idx + 1] != "{":
         raise BadJSON("not a JSON object")
@@ -124,20 +148,20 @@ def iter_object(text: str, streamed: frozenset[str] = frozenset()) -> Iterator[t
         while True:
             if text[idx : idx + 1] != '"':
                 raise BadJSON(f"expected a key at offset {idx}")
-            key, idx = _decode(text, idx, strict)
+            key, idx = _decode(text, idx)
             if key in seen:
                 raise BadJSON(f"duplicate key {key!r}")
             seen.add(key)
             idx = _expect(text, idx, ":")
             if key in streamed and text[idx : idx + 1] == "[":
                 cursor = [idx + 1]
-                items = _iter_array(text, cursor, strict)
+                items = _iter_array(text, cursor)
                 yield key, items
                 for _ in items:  # whatever the caller left unread
                     pass
                 idx = cursor[0]
             else:
-                value, idx = _decode(text, idx, strict)
+                value, idx = _decode(text, idx)
                 yield key, value
             idx = _skip(text, idx)
             if text[idx : idx + 1] == ",":
@@ -151,13 +175,13 @@ def iter_object(text: str, streamed: frozenset[str] = frozenset()) -> Iterator[t
         raise BadJSON(f"extra data after the JSON value at offset {idx}")
 
 
-def _iter_array(text: str, cursor: list[int], strict: bool) -> Iterator[Any]:
+def _iter_array(text: str, cursor: list[int]) -> Iterator[Any]:
     idx = _skip(text, cursor[0])
     if text[idx : idx + 1] == "]":
         cursor[0] = idx + 1
         return
     while True:
-        value, idx = _decode(text, idx, strict)
+        value, idx = _decode(text, idx)
         idx = _skip(text, idx)
         cursor[0] = idx
         yield value
@@ -175,22 +199,12 @@ def _reject_constant(name: str) -> None:
     raise BadJSON(f"{name} is not allowed (strict JSON: a missing number is null)")
 
 
-def _finite_float(literal: str) -> float:
-    value = float(literal)
-    if not math.isfinite(value):
-        raise BadJSON(f"the number {literal[:40]} is too large for a float")
-    return value
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
-_FAST = json.JSONDecoder(parse_constant=_reject_constant)
-_STRICT = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
-
-
-def _decode(text: str, idx: int, strict: bool | None = None) -> tuple[Any, int]:
-    if strict is None:
-        strict = _HUGE_NUMBER.search(text) is not None
+def _decode(text: str, idx: int) -> tuple[Any, int]:
     try:
-        return (_STRICT if strict else _FAST).raw_decode(text, idx)
+        return _DECODER.raw_decode(text, idx)
     except BadJSON:
         raise
     except json.JSONDecodeError as exc:
@@ -198,6 +212,19 @@ def _decode(text: str, idx: int, strict: bool | None = None) -> tuple[Any, int]:
         raise BadJSON(f"malformed JSON: {exc.msg} ({where})") from None
     except (ValueError, RecursionError) as exc:  # e.g. an integer of over 4300 digits
         raise BadJSON(f"malformed JSON: {exc}") from None
+
+
+def check_finite(value: Any, where: str = "") -> None:
+    """Refuse a float that is not finite anywhere in ``value`` (``1e999`` parses as inf)."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise BadJSON(f"{where or 'a value'}: a number too large for a float")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_finite(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            check_finite(item, f"{where}[{i}]")
 
 
 def _skip(text: str, idx: int) -> int:

@@ -11,9 +11,7 @@ times that. Nothing read from a file is acted on: a model name is only data.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
-import math
 import os
 import re
 import stat
@@ -25,8 +23,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from probekit.errors import ProbekitError
-from probekit.results import bounded_json, validation
-from probekit.results.probe import LayerDrift, ProbeResult, TensorDelta, WatchRow
+from probekit.results import bounded_json, session_codec, validation
+from probekit.results.probe import ProbeResult
+from probekit.results.session_codec import result_json, to_json_value
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -87,26 +86,6 @@ class SavedSession:
         )
 
 
-def to_json_value(value: Any) -> Any:
-    """Dataclasses, tuples and floats as strict-JSON values (NaN/inf → null)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_json_value(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, list | tuple):
-        return [to_json_value(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): to_json_value(v) for k, v in value.items()}
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def result_json(result: ProbeResult) -> dict[str, Any]:
-    """One result as the session format's JSON object (with its derived ``total``)."""
-    out: dict[str, Any] = to_json_value(result)
-    out["total"] = to_json_value(result.total)
-    return out
-
-
 # -- writing ------------------------------------------------------------------------
 def save(
     path: str | os.PathLike[str], results: Iterable[ProbeResult], meta: dict[str, Any]
@@ -158,7 +137,9 @@ def _dumps(value: Any) -> str:
     text = json.dumps(value, allow_nan=False, ensure_ascii=False)
     # A lone surrogate (possible in a Python str) cannot be UTF-8 encoded: write it as
     # its JSON escape, which reads back as the same character.
-    return _SURROGATE.sub(_escape, text) if _SURROGATE.search(text) else text
+    if text.isascii() or not _SURROGATE.search(text):
+        return text
+    return _SURROGATE.sub(_escape, text)
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -223,14 +204,27 @@ def load_session(
     regular file, over ``max_bytes`` (default 256 MiB; ``None`` for no limit), not UTF-8,
     nested too deeply, ``NaN``/``Infinity`` literals, another format or version, or a
     field of the wrong type or size (the error names the field, e.g. ``results[3].prompt``).
+    Nothing in the file is acted on: a model named in it is returned as data.
     """
     name = _display_name(path)
     try:
-        text = bounded_json.read_text(path, max_bytes)
-        bounded_json.check_depth(text)
-        return _parse(text, name)
+        if isinstance(path, str | os.PathLike):
+            with bounded_json.open_regular(path) as f:
+                saved = _read_lines(f, name, max_bytes)
+                if saved is None:
+                    f.seek(0)
+                    saved = _parse(bounded_json.read_text(f, max_bytes), name)
+            return saved
+        return _parse(bounded_json.read_text(path, max_bytes), name)
     except bounded_json.BadJSON as exc:
-        raise ProbekitError(f"{name} is not a readable probekit session file: {exc}") from None
+        hint = ""
+        if "limit of" in str(exc):
+            hint = (
+                " (pass max_bytes=None to read it anyway; it needs a few times its size in memory)"
+            )
+        raise ProbekitError(
+            f"{name} is not a readable probekit session file: {exc}{hint}"
+        ) from None
     except OSError as exc:
         raise ProbekitError(f"cannot read {name}: {exc.strerror or exc}") from None
 
@@ -239,6 +233,58 @@ def load(path: str | os.PathLike[str]) -> tuple[list[ProbeResult], dict[str, Any
     """Read a session file: ``(results, meta)``. See :func:`load_session`."""
     session = load_session(path)
     return list(session.results), session.meta
+
+
+_LINE_HEAD = b'{"format": "probekit.session", "version": 1, "meta": '
+_LINE_OPEN = b', "results": [\n'
+
+
+def _read_lines(f: BinaryIO, name: str, max_bytes: int | None) -> SavedSession | None:
+    """The lean path for the layout :func:`save` writes: a header line, one result per
+    line, a closing line — each line parsed, checked and converted on its own, so only
+    one line of text is held at a time. ``None`` (read it as a whole instead) for any
+    other layout or any surprise; whatever is wrong is then reported by the full reader.
+    """
+    budget = MAX_BYTES * 64 if max_bytes is None else max_bytes
+
+    def line() -> bytes:
+        nonlocal budget
+        text = f.readline(budget + 1)
+        budget -= len(text)
+        if budget < 0:
+            raise bounded_json.BadJSON(f"larger than the limit of {max_bytes:,} bytes")
+        return text
+
+    first = line()
+    if not (first.startswith(_LINE_HEAD) and first.endswith(_LINE_OPEN)):
+        return None
+    try:
+        head = _parse(first[:-1].decode("utf-8") + "]}", name)
+    except (bounded_json.BadJSON, UnicodeDecodeError):
+        return None
+    results: list[ProbeResult] = []
+    memo: dict[str, str] = {}
+    more = True
+    while True:
+        body = line().strip()
+        if not body:
+            if f.read(1):  # a blank line (the one of an empty history): read on
+                f.seek(-1, os.SEEK_CUR)
+                continue
+            return None  # ended before the closing line
+        if body == b"]}":
+            if f.read(budget + 1).strip():
+                return None
+            return SavedSession(tuple(results), head.meta, VERSION)
+        if not more:
+            return None
+        more = body.endswith(b",")
+        try:
+            text = (body[:-1] if more else body).decode("utf-8")
+            raw = bounded_json.loads(text, finite=False)
+        except (bounded_json.BadJSON, UnicodeDecodeError):
+            return None
+        results.append(_convert(len(results), raw, name, memo))
 
 
 def _parse(text: str, name: str) -> SavedSession:
@@ -265,7 +311,7 @@ def _parse(text: str, name: str) -> SavedSession:
         )
     meta = header.get("meta", {})
     validation.check(meta, "session", "meta", where=["meta"], what=name)
-    _check_finite(meta, ["meta"], name)
+    bounded_json.check_finite(meta, "meta")
     return SavedSession(tuple(results), dict(meta), VERSION)
 
 
@@ -291,104 +337,19 @@ def _convert_all(items: Any, name: str) -> list[ProbeResult]:
     if not isinstance(items, Iterator | list):
         kind = validation.json_type(items)
         raise ProbekitError(f"{name}: results: expected array, got {kind}")
-    out = []
-    for i, raw in enumerate(items):
-        validation.check(raw, "session", "result", where=["results", i], what=name)
-        try:
-            out.append(_result(raw))
-        except (ValueError, OverflowError) as exc:
-            raise ProbekitError(f"{name}: results[{i}]: {exc}") from None
-    return out
+    memo: dict[str, str] = {}
+    return [_convert(i, raw, name, memo) for i, raw in enumerate(items)]
 
 
-def _check_finite(value: Any, where: list[str | int], name: str) -> None:
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ProbekitError(f"{name}: {validation.field_path(where)}: not a finite number")
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            _check_finite(v, [*where, k], name)
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            _check_finite(v, [*where, i], name)
+def _convert(i: int, raw: Any, name: str, memo: dict[str, str]) -> ProbeResult:
+    validation.check(raw, "session", "result", where=["results", i], what=name)
+    try:
+        return session_codec.result_from_json(raw, memo)
+    except (ValueError, OverflowError) as exc:
+        raise ProbekitError(f"{name}: results[{i}]: {exc}") from None
 
 
 def _display_name(path: Any) -> str:
     if isinstance(path, str | os.PathLike):
         return str(path)
     return str(getattr(path, "name", "<stream>"))
-
-
-def _float(value: Any) -> float:
-    if value is None:
-        return math.nan
-    number = float(value)
-    if not math.isfinite(number):
-        raise ValueError(f"{str(value)[:40]} is not a finite number")
-    return number
-
-
-def _floats(values: Iterable[Any]) -> tuple[float, ...]:
-    return tuple(_float(v) for v in values)
-
-
-def _result(raw: dict[str, Any]) -> ProbeResult:
-    return ProbeResult(
-        step=int(raw["step"]),
-        committed=raw["committed"],
-        status=raw["status"],
-        prompt=raw["prompt"],
-        target=raw["target"],
-        target_tokens=tuple(raw["target_tokens"]),
-        optimizer=raw["optimizer"],
-        lr=_float(raw["lr"]),
-        steps=int(raw["steps"]),
-        loss_before=_float(raw["loss_before"]),
-        loss_after=_float(raw["loss_after"]),
-        token_nll_before=_floats(raw["token_nll_before"]),
-        token_nll_after=_floats(raw["token_nll_after"]),
-        tensors=tuple(_tensor(t) for t in raw["tensors"]),
-        watch=tuple(_watch(w) for w in raw["watch"]),
-        self_influence=_float(raw.get("self_influence")),
-        notes=tuple(raw["notes"]),
-        input_tokens=tuple(raw.get("input_tokens", ())),
-        token_grad=_floats(raw.get("token_grad", ())),
-    )
-
-
-def _tensor(raw: dict[str, Any]) -> TensorDelta:
-    return TensorDelta(
-        name=raw["name"],
-        layer=raw["layer"],
-        numel=int(raw["numel"]),
-        sum_sq=_float(raw["sum_sq"]),
-        sum_abs=_float(raw["sum_abs"]),
-        max_abs=_float(raw["max_abs"]),
-        changed=int(raw["changed"]),
-        lost=int(raw["lost"]),
-        theta_sq=_float(raw["theta_sq"]),
-        grad_sq=_float(raw["grad_sq"]),
-        decay_sq=_float(raw.get("decay_sq", 0.0)),
-        aliases=tuple(raw.get("aliases", ())),
-    )
-
-
-def _watch(raw: dict[str, Any]) -> WatchRow:
-    return WatchRow(
-        label=raw["label"],
-        prompt=raw["prompt"],
-        target=raw["target"],
-        is_example=raw["is_example"],
-        kl=_float(raw["kl"]),
-        dlogp_target=_float(raw["dlogp_target"]),
-        top1_flip=raw["top1_flip"],
-        logit_l2=_float(raw["logit_l2"]),
-        topk_before=tuple((t, _float(p)) for t, p in raw["topk_before"]),
-        topk_after=tuple((t, _float(p)) for t, p in raw["topk_after"]),
-        drift=tuple(
-            LayerDrift(d["layer"], _float(d["cos_drift"]), _float(d["rel_l2_drift"]))
-            for d in raw["drift"]
-        ),
-        influence=_float(raw.get("influence")),
-        dz_pred=_float(raw.get("dz_pred")),
-        linear_residual=_float(raw.get("linear_residual")),
-    )
