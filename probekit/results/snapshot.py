@@ -51,7 +51,7 @@ def board_snapshot(
         "created": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "model": _plain(dict(model)),
         "settings": _plain(dict(settings)),
-        "selected_step": selected_step,
+        "selected_step": _plain(selected_step),
         "panels": {name: [_plain(dict(row)) for row in panels.get(name, ())] for name in PANELS},
     }
     return _checked(bundle, "board snapshot")
