@@ -15,6 +15,7 @@ import json
 import os
 import re
 import stat
+import sys
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
@@ -245,14 +246,15 @@ def _read_lines(f: BinaryIO, name: str, max_bytes: int | None) -> SavedSession |
     one line of text is held at a time. ``None`` (read it as a whole instead) for any
     other layout or any surprise; whatever is wrong is then reported by the full reader.
     """
-    budget = MAX_BYTES * 64 if max_bytes is None else max_bytes
+    limit = sys.maxsize - 1 if max_bytes is None else max_bytes
+    budget = limit
 
     def line() -> bytes:
         nonlocal budget
         text = f.readline(budget + 1)
         budget -= len(text)
         if budget < 0:
-            raise bounded_json.BadJSON(f"larger than the limit of {max_bytes:,} bytes")
+            raise bounded_json.BadJSON(f"larger than the limit of {limit:,} bytes")
         return text
 
     first = line()

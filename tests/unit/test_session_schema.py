@@ -34,7 +34,7 @@ HOSTILE_TEXT = [
     '"><img src=x onerror=alert(1)>',
     "javascript:alert(1) {{constructor}}",
     "lone \ud800 surrogate \udfff",
-    "line\nbreak\ttab\\backslash\"quote",
+    'line\nbreak\ttab\\backslash"quote',
 ]
 
 
@@ -117,7 +117,9 @@ def valid_doc() -> dict:
 def write(path: Path, content: bytes | str | dict) -> Path:
     if isinstance(content, dict):
         content = json.dumps(content, ensure_ascii=False)
-    path.write_bytes(content.encode("utf-8", "surrogatepass") if isinstance(content, str) else content)
+    path.write_bytes(
+        content.encode("utf-8", "surrogatepass") if isinstance(content, str) else content
+    )
     return path
 
 
@@ -165,10 +167,21 @@ def _walk(node):
             yield from _walk(value)
 
 
+@pytest.mark.slow
 def test_schemas_ship_in_the_wheel(tmp_path):
-    pytest.importorskip("build")
+    pytest.importorskip("hatchling")  # the build backend (no download in tests)
     subprocess.run(
-        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path),
+            str(REPO),
+        ],
         cwd=REPO,
         check=True,
         capture_output=True,
@@ -216,7 +229,9 @@ def test_case9_hostile_text_round_trips_byte_for_byte(tmp_path):
     assert len(loaded) == len(results)
     for a, b in zip(results, loaded.results, strict=True):
         assert same_value(a, b)
-        assert a.prompt.encode("utf-8", "surrogatepass") == b.prompt.encode("utf-8", "surrogatepass")
+        assert a.prompt.encode("utf-8", "surrogatepass") == b.prompt.encode(
+            "utf-8", "surrogatepass"
+        )
     assert loaded.meta == meta
     second = session_file.save(tmp_path / "b.probekit.json", loaded.results, loaded.meta)
     assert first.read_bytes() == second.read_bytes()
@@ -298,10 +313,24 @@ def test_case28_disk_full_keeps_the_old_file(tmp_path, monkeypatch):
             self.f.close()
 
     monkeypatch.setattr(session_file.os, "fdopen", lambda *a, **k: FullDisk(real_fdopen(*a, **k)))
-    with pytest.raises(pk.ProbekitError, match="No space left.*previous file.*unchanged"):
+    with pytest.raises(pk.ProbekitError, match=r"No space left.*previous file.*unchanged"):
         session_file.save(path, [make_result(i) for i in range(5)], {"v": 2})
     assert path.read_bytes() == old
     assert [p.name for p in tmp_path.iterdir()] == ["s.json"], "no temp file left behind"
+
+
+def test_case28_ctrl_c_during_a_save_keeps_the_old_file(tmp_path, monkeypatch):
+    path = session_file.save(tmp_path / "s.json", [make_result()], {"v": 1})
+    old = path.read_bytes()
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(session_file.os, "fsync", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        session_file.save(path, [make_result(i) for i in range(3)], {"v": 2})
+    assert path.read_bytes() == old
+    assert [p.name for p in tmp_path.iterdir()] == ["s.json"]
 
 
 def test_case28_a_result_that_breaks_the_schema_is_not_written(tmp_path):
@@ -495,12 +524,14 @@ def test_case29_size_limit_is_read_not_trusted(tmp_path):
 
 
 def test_case29_dev_zero_is_refused_at_once():
-    with deadline(10):
-        with pytest.raises(pk.ProbekitError, match="not a regular file"):
-            pk.load_session("/dev/zero")
-    with deadline(10), open("/dev/zero", "rb") as f:  # as a stream: the byte limit holds
-        with pytest.raises(pk.ProbekitError, match="limit of 1,000 bytes"):
-            pk.load_session(f, max_bytes=1000)
+    with deadline(10), pytest.raises(pk.ProbekitError, match="not a regular file"):
+        pk.load_session("/dev/zero")
+    with (
+        deadline(10),
+        open("/dev/zero", "rb") as f,  # as a stream: the byte limit holds
+        pytest.raises(pk.ProbekitError, match="limit of 1,000 bytes"),
+    ):
+        pk.load_session(f, max_bytes=1000)
 
 
 def test_case29_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path):
@@ -513,7 +544,7 @@ def test_case29_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path):
 def test_case29_folders_and_missing_files_get_probekit_errors(tmp_path):
     with pytest.raises(pk.ProbekitError, match="cannot read"):
         pk.load_session(tmp_path / "missing.json")
-    with pytest.raises(pk.ProbekitError, match="cannot read|not a regular file"):
+    with pytest.raises(pk.ProbekitError, match=r"cannot read|not a regular file"):
         pk.load_session(tmp_path)
 
 
