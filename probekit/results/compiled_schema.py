@@ -10,6 +10,7 @@ The tests hold it to the reference validator's verdicts on random and hostile da
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -53,11 +54,10 @@ def _compile(root: dict[str, Any], schema: Any, cache: dict[str, Check]) -> Chec
     unknown = set(schema) - SUPPORTED - ANNOTATIONS
     if unknown:
         raise ValueError(f"schema keyword(s) {sorted(unknown)} are not supported by this check")
+    kind = schema.get("type")
     checks: list[Check] = []
     if "$ref" in schema:
         checks.append(_ref(root, schema["$ref"], cache))
-    if "type" in schema:
-        checks.append(_type(schema["type"]))
     if "const" in schema:
         checks.append(_enum([schema["const"]]))
     if "enum" in schema:
@@ -65,25 +65,37 @@ def _compile(root: dict[str, Any], schema: Any, cache: dict[str, Check]) -> Chec
     if "anyOf" in schema:
         options = [_compile(root, s, cache) for s in schema["anyOf"]]
         checks.append(lambda v: any(o(v) for o in options))
+    # A single type folds into the checks of its own keywords (one call, not two).
+    folded = False
     if "maxLength" in schema:
-        n = schema["maxLength"]
-        checks.append(lambda v: not isinstance(v, str) or len(v) <= n)
+        n, folded = schema["maxLength"], kind == "string"
+        if folded:
+            checks.append(lambda v: isinstance(v, str) and len(v) <= n)
+        else:
+            checks.append(lambda v: not isinstance(v, str) or len(v) <= n)
     if "minimum" in schema or "maximum" in schema:
-        checks.append(_range(schema.get("minimum"), schema.get("maximum")))
-    if any(k in schema for k in ("items", "minItems", "maxItems")):
-        checks.append(_array(root, schema, cache))
-    if any(
-        k in schema
-        for k in (
-            "properties",
-            "required",
-            "additionalProperties",
-            "maxProperties",
-            "propertyNames",
+        folded = kind in ("integer", "number")
+        checks.append(
+            _range(schema.get("minimum"), schema.get("maximum"), kind if folded else None)
         )
-    ):
-        checks.append(_object(root, schema, cache))
+    if any(k in schema for k in ("items", "minItems", "maxItems")):
+        folded = kind == "array"
+        checks.append(_array(root, schema, cache, strict=folded))
+    if any(k in schema for k in _OBJECT_KEYWORDS):
+        folded = kind == "object"
+        checks.append(_object(root, schema, cache, strict=folded))
+    if kind is not None and not folded:
+        checks.insert(0, _type(kind))
     return _all(checks)
+
+
+_OBJECT_KEYWORDS = (
+    "properties",
+    "required",
+    "additionalProperties",
+    "maxProperties",
+    "propertyNames",
+)
 
 
 def _all(checks: list[Check]) -> Check:
@@ -167,16 +179,19 @@ def _enum(values: list[Any]) -> Check:
     return lambda v: any(same(v, e) for e in values)
 
 
-def _range(low: float | None, high: float | None) -> Check:
-    def check(v: Any) -> bool:
-        if not _is_number(v):
-            return True
-        return (low is None or v >= low) and (high is None or v <= high)
+def _range(low: float | None, high: float | None, kind: str | None) -> Check:
+    lo = -math.inf if low is None else low
+    hi = math.inf if high is None else high
+    if kind == "integer":
+        return lambda v: (type(v) is int or _is_integer(v)) and lo <= v <= hi
+    if kind == "number":
+        return lambda v: _is_number(v) and lo <= v <= hi
+    return lambda v: not _is_number(v) or lo <= v <= hi
 
-    return check
 
-
-def _array(root: dict[str, Any], schema: dict[str, Any], cache: dict[str, Check]) -> Check:
+def _array(
+    root: dict[str, Any], schema: dict[str, Any], cache: dict[str, Check], *, strict: bool
+) -> Check:
     low, high = schema.get("minItems", 0), schema.get("maxItems")
     items = schema.get("items", True)
     if isinstance(items, list):
@@ -193,7 +208,7 @@ def _array(root: dict[str, Any], schema: dict[str, Any], cache: dict[str, Check]
 
     def check(v: Any) -> bool:
         if not isinstance(v, list):
-            return True
+            return not strict
         if len(v) < low or (high is not None and len(v) > high):
             return False
         return each(v)
@@ -201,7 +216,9 @@ def _array(root: dict[str, Any], schema: dict[str, Any], cache: dict[str, Check]
     return check
 
 
-def _object(root: dict[str, Any], schema: dict[str, Any], cache: dict[str, Check]) -> Check:
+def _object(
+    root: dict[str, Any], schema: dict[str, Any], cache: dict[str, Check], *, strict: bool
+) -> Check:
     props = {k: _compile(root, s, cache) for k, s in schema.get("properties", {}).items()}
     required = frozenset(schema.get("required", ()))
     extra_schema = schema.get("additionalProperties", True)
@@ -213,7 +230,7 @@ def _object(root: dict[str, Any], schema: dict[str, Any], cache: dict[str, Check
 
     def check(v: Any) -> bool:
         if not isinstance(v, dict):
-            return True
+            return not strict
         keys = v.keys()
         if (most is not None and len(v) > most) or not required <= keys:
             return False

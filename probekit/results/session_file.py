@@ -171,18 +171,32 @@ def _umask() -> int:
 
 
 def _remove_stale_temps(target: Path) -> None:
-    """Delete our own temp files for ``target`` left behind by a save that was killed."""
-    own = re.compile(rf"^\.{re.escape(target.name)}\.[a-z0-9_]{{8}}(?:{re.escape(TEMP_SUFFIX)})?$")
+    """Delete our own temp files for ``target`` left behind by a save that was killed.
+
+    Only names of our pattern (``.<name>.<8 random>.probekit-tmp``, or the suffix-less
+    name earlier releases used — those only if they hold the start of a session file),
+    only regular files, and only once they are old enough not to belong to a save that
+    is still running.
+    """
+    ours = re.compile(rf"^\.{re.escape(target.name)}\.[a-z0-9_]{{8}}({re.escape(TEMP_SUFFIX)})?$")
     try:
-        candidates = [p for p in target.parent.iterdir() if own.match(p.name)]
+        candidates = [(p, m) for p in target.parent.iterdir() if (m := ours.match(p.name))]
     except OSError:
         return
     now = time.time()
-    for leftover in candidates:
+    for leftover, match in candidates:
         with contextlib.suppress(OSError):
             info = leftover.lstat()
-            if stat.S_ISREG(info.st_mode) and now - info.st_mtime > STALE_TEMP_SECONDS:
-                leftover.unlink()
+            if not stat.S_ISREG(info.st_mode) or now - info.st_mtime <= STALE_TEMP_SECONDS:
+                continue
+            if match.group(1) is None:
+                with leftover.open("rb") as f:
+                    if f.read(len(_LEGACY_START)) != _LEGACY_START:
+                        continue
+            leftover.unlink()
+
+
+_LEGACY_START = b'{\n "format": "probekit.session"'
 
 
 def _sync_folder(folder: Path) -> None:
@@ -275,8 +289,10 @@ def _read_lines(f: BinaryIO, name: str, max_bytes: int | None) -> SavedSession |
                 continue
             return None  # ended before the closing line
         if body == b"]}":
-            if f.read(budget + 1).strip():
-                return None
+            while chunk := f.read(min(budget + 1, 1 << 16)):  # only whitespace may follow
+                budget -= len(chunk)
+                if chunk.strip() or budget < 0:
+                    return None
             return SavedSession(tuple(results), head.meta, VERSION)
         if not more:
             return None

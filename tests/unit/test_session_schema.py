@@ -352,9 +352,14 @@ def test_case28_temp_files_of_a_killed_save_are_removed_by_the_next(tmp_path):
         tmp_path / ".s.json.k_3j4h5g",  # the name an older probekit used
     ]
     fresh = tmp_path / ".s.json.zz99zz99.probekit-tmp"  # a save in progress elsewhere
-    others = [tmp_path / ".s.json.notes", tmp_path / ".t.json.ab12cd34.probekit-tmp"]
+    others = [
+        tmp_path / ".s.json.notes",
+        tmp_path / ".t.json.ab12cd34.probekit-tmp",
+        tmp_path / ".s.json.20260101",  # the user's own backup with a temp-like name
+    ]
     for p in [*stale, fresh, *others]:
-        p.write_text("partial")
+        p.write_text('{\n "format": "probekit.session", "version": 1, "res')
+    others[-1].write_text("my own backup")
     an_hour_ago = time.time() - 3600
     for p in [*stale, *others]:
         os.utime(p, (an_hour_ago, an_hour_ago))
@@ -519,6 +524,13 @@ def test_case29_size_limit_is_read_not_trusted(tmp_path):
     with pytest.raises(pk.ProbekitError, match=f"limit of {size - 1:,} bytes"):
         pk.load_session(path, max_bytes=size - 1)
     assert len(pk.load_session(path, max_bytes=size)) == 1
+    assert len(pk.load_session(path, max_bytes=None)) == 1
+    saved = session_file.save(tmp_path / "saved.json", [make_result(), make_result(1)], {})
+    size = saved.stat().st_size  # the line-by-line reader counts the same way
+    with pytest.raises(pk.ProbekitError, match=f"limit of {size - 1:,} bytes.*max_bytes=None"):
+        pk.load_session(saved, max_bytes=size - 1)
+    assert len(pk.load_session(saved, max_bytes=size)) == 2
+    assert len(pk.load_session(saved, max_bytes=None)) == 2
     with path.open("rb") as f:  # a file object is read the same bounded way
         assert len(pk.load_session(f, max_bytes=size)) == 1
 
