@@ -2,13 +2,12 @@
 
 Builds a synthetic history shaped like probes of a GPT-2-small-sized model (148
 parameter tensors over 12 blocks, 8 watch prompts with top-5 and per-layer drift),
-saves it, then loads it in a fresh interpreter and reports the load's peak resident
-memory over the interpreter's own baseline (measured in the same run).
+saves it, then loads it in fresh interpreters and reports each load's time and peak
+resident memory over the interpreter's own baseline: ``pk.load_session`` next to a bare
+``json.loads`` of the whole text (the least any whole-document reader pays, before it
+builds a single result), measured in the same run.
 
-    python bench/session_file.py [--steps 5000] [--reader new|plain]
-
-``--reader plain`` loads with a bare ``json.loads`` of the whole text (what an
-unbounded reader does) for comparison.
+    python bench/session_file.py [--steps 5000]
 """
 
 from __future__ import annotations
@@ -31,7 +30,7 @@ def peak():
     with open("/proc/self/status") as f:
         return next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmHWM"))
 import probekit.results.session_file as sf
-import probekit.results.bounded_json
+import numpy  # imported by the depth check: not part of the load itself
 base = peak()
 t0 = time.perf_counter()
 if sys.argv[2] == "plain":
@@ -125,7 +124,6 @@ _BLOCK = [
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=5000)
-    parser.add_argument("--reader", choices=("new", "plain"), default="new")
     args = parser.parse_args()
     results = synthetic(args.steps)
     with tempfile.TemporaryDirectory() as folder:
@@ -135,20 +133,27 @@ def main() -> None:
         saved = time.perf_counter() - t0
         size = path.stat().st_size
         del results
-        child = subprocess.run(
-            [sys.executable, "-c", CHILD, str(path), args.reader],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        n, seconds, base, peak = child.stdout.split()
+        loads = {reader: _load(path, reader) for reader in ("plain", "load_session")}
     mib = 1024**2
-    print(f"steps={n} file={size / mib:.1f} MiB save={saved:.1f} s")
-    print(
-        f"load ({args.reader}): {float(seconds):.1f} s, peak RSS {int(peak) / mib:.0f} MiB "
-        f"(interpreter baseline {int(base) / mib:.0f} MiB, load adds "
-        f"{(int(peak) - int(base)) / mib:.0f} MiB = {(int(peak) - int(base)) / size:.1f}x the file)"
+    print(f"steps={args.steps} file={size / mib:.1f} MiB save={saved:.1f} s")
+    for reader, (seconds, added) in loads.items():
+        print(
+            f"{reader:>12}: {seconds:.1f} s, peak memory +{added / mib:.0f} MiB "
+            f"({added / size:.1f}x the file)"
+        )
+    (t0, m0), (t1, m1) = loads["plain"], loads["load_session"]
+    print(f"load_session / plain json.loads: time {t1 / t0:.2f}x, memory {m1 / m0:.2f}x")
+
+
+def _load(path: Path, reader: str) -> tuple[float, int]:
+    child = subprocess.run(
+        [sys.executable, "-c", CHILD, str(path), reader],
+        capture_output=True,
+        text=True,
+        check=True,
     )
+    _, seconds, base, peak = child.stdout.split()
+    return float(seconds), int(peak) - int(base)
 
 
 if __name__ == "__main__":
