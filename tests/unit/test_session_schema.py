@@ -265,6 +265,35 @@ def test_probe_save_and_load_session(tiny_gpt2, tmp_path):
     assert saved.probekit_version == pk.__version__ and saved.created.endswith("Z")
 
 
+RESAVE = """
+import sys
+import probekit as pk
+from probekit.results import session_file
+saved = pk.load_session(sys.argv[1])
+session_file.save(sys.argv[2], saved.results, saved.meta)
+"""
+
+
+def test_case27_history_survives_a_restart(tiny_gpt2, tmp_path):
+    """A fresh interpreter (a restarted kernel) gets the whole history back, unchanged."""
+    model, tok = tiny_gpt2
+    probe = pk.Probe(model, tok, lr=0.05, watch=["the cat says"], token_grad=True)
+    probe.step(pk.Example("the dog says", " woof"), commit=True)
+    probe.step(pk.Example("the cat says", " meow"))
+    first = probe.save(tmp_path / "a.probekit.json")
+    second = tmp_path / "b.probekit.json"
+    subprocess.run(
+        [sys.executable, "-c", RESAVE, str(first), str(second)],
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=120,
+    )
+    assert second.read_bytes() == first.read_bytes()
+    restored = pk.load_session(second)
+    for a, b in zip(probe.history, restored.results, strict=True):
+        assert same_value(a, b)
+
+
 def test_the_demo_model_is_named_not_located(tmp_path):
     from probekit.session.saving import describe_model
 
