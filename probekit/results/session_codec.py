@@ -15,6 +15,9 @@ from typing import Any
 
 from probekit.results.probe import LayerDrift, ProbeResult, TensorDelta, WatchRow
 
+FORMAT = "probekit.session"
+VERSION = 1
+
 
 def to_json_value(value: Any) -> Any:
     """Dataclasses, tuples and floats as strict-JSON values (NaN/inf → null)."""
