@@ -23,6 +23,8 @@ _LAZY: dict[str, str] = {
     "Probe": "probekit.session.probe",
     "ProbeResult": "probekit.results.probe",
     "Trajectory": "probekit.results.trajectory",
+    "load_session": "probekit.results.session_reader",
+    "SavedSession": "probekit.results.session_reader",
     "attribute": "probekit.core.attribution",
     "token_grad": "probekit.core.attribution",
     "TokenAttribution": "probekit.results.attribution",
@@ -73,6 +75,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from probekit.results.dataset_map import DatasetMap, IsolatedMap
     from probekit.results.probe import ProbeResult
     from probekit.results.race import RaceResult
+    from probekit.results.session_reader import SavedSession, load_session
     from probekit.results.trajectory import Trajectory
     from probekit.session.dataset_map import dataset_map, isolated_map
     from probekit.session.probe import Probe

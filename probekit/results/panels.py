@@ -129,7 +129,6 @@ def watch(result: ProbeResult) -> list[Row]:
             "logit_l2": number(row.logit_l2),
         }
         for row in result.watch
-        if not row.is_example
     ]
 
 
@@ -147,7 +146,7 @@ def topk(result: ProbeResult, label: str | None = None) -> list[Row]:
             "token": token,
             "prob": number(prob),
         }
-        for row in result.watch
+        for row in result.rows
         if label is None or row.label == label
         for when, pairs in (("before", row.topk_before), ("after", row.topk_after))
         for rank, (token, prob) in enumerate(pairs)
@@ -165,7 +164,7 @@ def drift(result: ProbeResult) -> list[Row]:
             "cos_drift": number(d.cos_drift),
             "rel_l2_drift": number(d.rel_l2_drift),
         }
-        for row in result.watch
+        for row in result.rows
         for index, d in enumerate(row.drift)
     ]
 

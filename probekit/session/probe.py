@@ -9,11 +9,13 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -400,6 +402,13 @@ class Probe:
     def committed(self) -> tuple[ProbeResult, ...]:
         """The committed steps currently applied to the model, oldest first."""
         return tuple(c.result for c in self._commits)
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the history to a session file (strict JSON, atomic); read it with
+        ``pk.load_session(path)``. The model is recorded by name only, never its weights."""
+        from probekit.session.saving import save_probe
+
+        return save_probe(self, path)
 
     def subscribe(self, listener: Listener) -> None:
         """Call ``listener(result)`` after every new result (its exceptions become warnings)."""

@@ -76,7 +76,7 @@ class ShardWorker:
         good, bad = [], []
         for r in records:
             try:
-                self.probe._encode(pk.Example(r.prompt, r.target), require_target=True)
+                self.probe.encode(pk.Example(r.prompt, r.target))
             except InputError as err:
                 if not self.skip_bad:
                     raise InputError(

@@ -311,10 +311,9 @@ class ProbeBoard:
     # -- export ------------------------------------------------------------------------
     def _save(self) -> bool:
         path = self.save_path.value
-        meta = {"model": self.info.name, "board": self.settings_dict()}
         return self._request(
             "save session",
-            lambda _s: export.save_session(self.probe, path, meta),
+            lambda _s: export.save_session(self.probe, path),
             lambda p: self.status.note(f"session saved to {p}"),
         )
 

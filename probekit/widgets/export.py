@@ -10,25 +10,19 @@ from __future__ import annotations
 
 import base64
 import copy
-import datetime as dt
 import os
 from pathlib import Path
 from typing import Any
 
-import probekit
 from probekit.charts.board import SELECTED
-from probekit.results import session_file
+from probekit.results.snapshot import board_snapshot
 
 MIME = "application/vnd.probekit.board+json"
 
 
-def save_session(probe: Any, path: str | os.PathLike[str], meta: dict[str, Any]) -> Path:
-    """The probe's history as a session file (atomic); ``probe.save`` where the probe has it."""
-    save = getattr(probe, "save", None)
-    if callable(save):
-        result = save(path)
-        return Path(result) if result is not None else Path(path)
-    return session_file.save(path, list(probe.history), meta)
+def save_session(probe: Any, path: str | os.PathLike[str]) -> Path:
+    """The probe's history as a session file (strict JSON, written atomically)."""
+    return Path(probe.save(path))
 
 
 def chart_files(charts: dict[str, Any], folder: str | os.PathLike[str]) -> int:
@@ -62,20 +56,7 @@ def bundle(
     settings: dict[str, Any],
     selected_step: int | None,
 ) -> dict[str, Any]:
-    """The board snapshot bundle (format ``probekit.board``, version 1)."""
-    try:
-        from probekit.results.snapshot import board_snapshot
-    except ImportError:
-        return {
-            "format": "probekit.board",
-            "version": 1,
-            "probekit_version": probekit.__version__,
-            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "model": model,
-            "settings": settings,
-            "selected_step": selected_step,
-            "panels": {name: list(rows) for name, rows in panels.items()},
-        }
+    """The board snapshot bundle (format ``probekit.board``), validated against its schema."""
     return dict(board_snapshot(panels, model=model, settings=settings, selected_step=selected_step))
 
 

@@ -70,7 +70,7 @@ class BoardCharts:
             self.shown = result.step
             self.charts["watch"].replace(panels.watch(result))
             self.charts["drift"].replace(panels.drift(result))
-            labels = [row.label for row in result.watch]
+            labels = [row.label for row in result.rows]
             if list(self.topk_label.options) != labels:
                 current = self.topk_label.value
                 self.topk_label.options = labels

@@ -6,13 +6,11 @@ Text only (``Label`` widgets render text, never markup), so a prompt such as
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
 import ipywidgets as widgets
 
-from probekit.demo import WEIGHTS_DIR
 from probekit.errors import ProbekitError
 
 
@@ -42,26 +40,10 @@ class ModelInfo:
 
 
 def model_info(model: Any) -> ModelInfo:
-    """Name, origin, device, dtype and parameter count of a model (shared storages once)."""
-    path = str(getattr(model, "name_or_path", "") or "")
-    if path and os.path.realpath(path) == os.path.realpath(WEIGHTS_DIR):
-        name, source = "probekit demo", "demo"
-    elif path:
-        name, source = path, "local" if os.path.isdir(path) else "hub"
-    else:
-        name, source = type(model).__name__, "object"
-    config = getattr(model, "config", None)
-    revision = getattr(config, "_commit_hash", None) if source == "hub" else None
-    params = list(model.parameters())
-    first = params[0] if params else None
-    return ModelInfo(
-        name=name,
-        revision=str(revision) if revision else None,
-        source=source,
-        device=str(first.device) if first is not None else "?",
-        dtype=str(first.dtype).removeprefix("torch.") if first is not None else "?",
-        n_params=sum(int(p.numel()) for p in params),
-    )
+    """Name, origin, device, dtype and parameter count of a model (as session files say it)."""
+    from probekit.session.saving import describe_model
+
+    return ModelInfo(**describe_model(model))
 
 
 def explain(error: BaseException) -> str:

@@ -15,9 +15,10 @@ SESSION = pathlib.Path(pk.__file__).parent / "session"
 CONTRACT = {
     # reading
     "model", "tokenizer", "entries", "spec", "history", "committed", "watch", "watch_labels",
+    "steps", "top_k", "influence", "linearize", "token_grad", "truncation", "max_length",
     # user-facing operations
     "step", "undo", "reset", "run", "checkpoint", "evaluate", "attribute", "attribution_shift",
-    "fingerprint", "subscribe",
+    "fingerprint", "subscribe", "save",
     # for code built on a probe
     "encode", "exclusive", "quiet", "record", "watch_outputs", "functional", "commit_step",
     "snapshot_back",
@@ -50,7 +51,9 @@ def test_the_contract_exists_and_is_documented():
     contract_doc = (SESSION.parents[1] / "docs" / "probe-contract.md").read_text()
     for name in CONTRACT:
         assert hasattr(pk.Probe, name) or name in {"model", "tokenizer", "entries", "spec",
-                                                   "history"}, name  # fmt: skip
+                                                   "history", "steps", "top_k", "influence",
+                                                   "linearize", "token_grad", "truncation",
+                                                   "max_length"}, name  # fmt: skip
         assert f"`{name}" in contract_doc, name
     for name in ("encode", "exclusive", "quiet", "record"):
         assert name in doc, name
