@@ -16,6 +16,7 @@ else
     "${PYTHON:-python3}" -m venv "$venv"
   fi
 fi
+venv="$(cd "$venv" && pwd)"  # absolute: later steps run from other folders
 py="$venv/bin/python"
 "$py" - <<'PYCHECK'
 import sys
