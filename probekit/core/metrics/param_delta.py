@@ -132,7 +132,7 @@ def _rows(columns: Sequence[Sequence[torch.Tensor]]) -> list[TensorStats]:
     """Per-tensor rows from 7 columns of 0-d tensors: one stack, one transfer."""
     if not columns or not columns[0]:
         return []
-    table = torch.stack([torch.stack([x.double() for x in col]) for col in columns], 1)
+    table = torch.stack([torch.stack(list(col)).double() for col in columns], 1)
     return [TensorStats(a, b, c, int(d), int(e), f, g) for a, b, c, d, e, f, g in table.tolist()]
 
 
@@ -218,16 +218,16 @@ def _sgd_batched(
     torch._foreach_add_(d, params)
     torch._foreach_copy_(params, d)
     torch._foreach_sub_(d, saved)
-    a = torch._foreach_abs(d)
-    changed = torch._foreach_powsum(torch._foreach_sign(a), 1)
+    changed = torch._foreach_powsum(torch._foreach_sign(d), 2)  # sign² is 1 where Δ ≠ 0
     if lr != 0:  # a zero gradient never moves θ, so lost = nnz(g) − nnz(Δ) (finite θ)
-        nonzero = torch._foreach_powsum(torch._foreach_sign(torch._foreach_abs(grads)), 1)
+        nonzero = torch._foreach_powsum(torch._foreach_sign(grads), 2)
         lost = torch._foreach_sub(nonzero, changed)
     else:
         lost = [torch.zeros((), dtype=d[0].dtype, device=d[0].device)] * len(d)
+    a = torch._foreach_abs(d)
     columns = [
         torch._foreach_powsum(d, 2),
-        torch._foreach_powsum(a, 1),
+        [x.sum() for x in a],  # (foreach L1 kernels are slower than this loop)
         torch._foreach_max(a),
         changed,
         lost,
