@@ -95,7 +95,10 @@ def factors(
         for (module, x, _), d in zip(seen, grads[: len(outputs)], strict=True):
             if d is None:
                 continue
-            for param, factor in _rules(module, x.detach(), d.detach(), rows):
+            if x.dim() < 2 or x.shape[0] != rows or d.shape[0] != rows:
+                raise Unsupported(f"{type(module).__name__} ran on a {tuple(x.shape)} input "
+                                  "without a leading row axis")  # fmt: skip
+            for param, factor in _rules(module, x.detach(), d.detach()):
                 if id(param) in names:
                     result[names[id(param)]].append(factor)
         if verify:
@@ -163,7 +166,7 @@ def _kind(module: torch.nn.Module) -> str | None:
 
 
 def _rules(
-    module: torch.nn.Module, x: torch.Tensor, d: torch.Tensor, rows: int
+    module: torch.nn.Module, x: torch.Tensor, d: torch.Tensor
 ) -> list[tuple[torch.nn.Parameter, Factor]]:
     """Factors of each of ``module``'s parameters from its input ``x`` and output grad ``d``."""
     kind = _kind(module)
@@ -172,29 +175,28 @@ def _rules(
     d = d.float()
     out: list[tuple[Any, Factor]] = []
     if kind == "embedding":
-        out.append((weight, Factor(_positions(x, rows, indexed=True), _positions(d, rows))))
+        out.append((weight, Factor(_positions(x, indexed=True), _positions(d))))
     elif kind == "linear":
-        out.append((weight, Factor(_positions(d, rows), _positions(x.float(), rows))))
+        out.append((weight, Factor(_positions(d), _positions(x.float()))))
     elif kind == "conv1d":
-        out.append((weight, Factor(_positions(x.float(), rows), _positions(d, rows))))
+        out.append((weight, Factor(_positions(x.float()), _positions(d))))
     elif kind == "layer_norm":
         assert isinstance(module, torch.nn.LayerNorm)
         normed = torch.nn.functional.layer_norm(x.float(), module.normalized_shape, eps=module.eps)
-        out.append((weight, _scale_factor(d * normed, rows)))
+        out.append((weight, _scale_factor(d * normed)))
     elif kind == "rms_norm":
         xf = x.float()
         eps = _rms_eps(module) or 0.0
         normed = (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)).to(x.dtype).float()
-        out.append((weight, _scale_factor(d * normed, rows)))
+        out.append((weight, _scale_factor(d * normed)))
     if bias is not None and kind != "embedding":
-        out.append((bias, _scale_factor(d, rows)))
+        out.append((bias, _scale_factor(d)))
     return [(p, f) for p, f in out if isinstance(p, torch.nn.Parameter)]
 
 
-def _positions(t: torch.Tensor, rows: int, indexed: bool = False) -> torch.Tensor:
-    """``t`` as (rows, positions, features) — or (rows, positions) for token indices."""
-    if t.dim() < 2 or t.shape[0] != rows:
-        raise Unsupported(f"an activation of shape {tuple(t.shape)} has no leading row axis")
+def _positions(t: torch.Tensor, indexed: bool = False) -> torch.Tensor:
+    """``t`` (rows, ..., features) as (rows, positions, features); token ids as (rows, positions)."""
+    rows = t.shape[0]
     if indexed:
         return t.reshape(rows, -1)
     if t.dim() == 2:
@@ -202,9 +204,9 @@ def _positions(t: torch.Tensor, rows: int, indexed: bool = False) -> torch.Tenso
     return t.reshape(rows, -1, t.shape[-1])
 
 
-def _scale_factor(b: torch.Tensor, rows: int) -> Factor:
+def _scale_factor(b: torch.Tensor) -> Factor:
     """``1 ⊗ b_t``: the factor of an elementwise scale or a bias."""
-    b = _positions(b, rows)
+    b = _positions(b)
     return Factor(torch.ones((*b.shape[:2], 1), dtype=b.dtype, device=b.device), b)
 
 

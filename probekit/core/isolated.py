@@ -29,7 +29,15 @@ from probekit.core.batch import make_batch
 from probekit.core.inputs import EncodedExample
 from probekit.core.optimizer import OptimizerSpec, OptimizerState
 from probekit.core.params import ParamEntry
-from probekit.core.per_example import Functional, Params, Stacked, Unsupported, pad_right, stack
+from probekit.core.per_example import (
+    Functional,
+    Params,
+    Stacked,
+    Unsupported,
+    declining,
+    pad_right,
+    stack,
+)
 
 __all__ = ["Numbers", "Setup", "Unsupported", "exact", "first_order"]
 
@@ -67,6 +75,11 @@ class Setup:
 
 def exact(setup: Setup, examples: Sequence[EncodedExample]) -> Numbers:
     """Every example stepped and measured exactly, chunk by chunk."""
+    with declining():
+        return _exact(setup, examples)
+
+
+def _exact(setup: Setup, examples: Sequence[EncodedExample]) -> Numbers:
     device = setup.entries[0].param.device
     watch = _WatchRows.build(setup, device)
     chunk = setup.chunk_size or _chunk_size(setup, _width(examples, setup.watch), len(setup.watch))
@@ -92,7 +105,8 @@ def first_order(setup: Setup, examples: Sequence[EncodedExample]) -> Numbers:
             return _first_order_ghost(setup, examples)
         except Unsupported:
             pass
-    return _first_order_materialised(setup, examples)
+    with declining():
+        return _first_order_materialised(setup, examples)
 
 
 def _first_order_ghost(setup: Setup, examples: Sequence[EncodedExample]) -> Numbers:

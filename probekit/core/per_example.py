@@ -19,9 +19,10 @@ back to a slow per-example loop under ``vmap``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import torch
 from torch.func import functional_call, grad_and_value, vmap
@@ -32,7 +33,6 @@ from probekit.core.inputs import EncodedExample
 from probekit.core.params import ParamEntry
 
 Params = dict[str, torch.Tensor]
-T = TypeVar("T")
 
 
 class Unsupported(Exception):
@@ -48,10 +48,11 @@ class Unsupported(Exception):
 _TRANSFORM_ERRORS = ("vmap", "functorch", "setup_context", "batching rule")
 
 
-def transformed(call: Callable[[], T]) -> T:
-    """Run a ``torch.func`` transform; turn "cannot transform this model" into Unsupported."""
+@contextmanager
+def declining() -> Iterator[None]:
+    """Turn torch.func's "cannot transform this model" errors into :class:`Unsupported`."""
     try:
-        return call()
+        yield
     except RuntimeError as err:
         if isinstance(err, torch.OutOfMemoryError) or not any(
             k in str(err) for k in _TRANSFORM_ERRORS
@@ -149,20 +150,15 @@ class Functional:
         if self.loop:
             return self._grads_looped(self.loss, params, chunk, stacked_params)
         in_dims = (0 if stacked_params else None, 0, 0)
-        return transformed(
-            lambda: vmap(grad_and_value(self.loss), in_dims=in_dims)(
-                params, chunk.ids, chunk.targets
-            )
-        )
+        g, loss = vmap(grad_and_value(self.loss), in_dims=in_dims)(params, chunk.ids, chunk.targets)
+        return g, loss
 
     def logp_grads(self, chunk: Stacked) -> Params:
         """Per-example gradients of log p(target) (summed over target tokens) at the base."""
         if self.loop:
             return self._grads_looped(self.target_logp, self.base, chunk, False)[0]
-        g, _ = transformed(
-            lambda: vmap(grad_and_value(self.target_logp), in_dims=(None, 0, 0))(
-                self.base, chunk.ids, chunk.targets
-            )
+        g, _ = vmap(grad_and_value(self.target_logp), in_dims=(None, 0, 0))(
+            self.base, chunk.ids, chunk.targets
         )
         return g
 
@@ -205,4 +201,4 @@ class Functional:
             return torch.stack(
                 [one({n: p[i] for n, p in params.items()}, ids) for i, ids in enumerate(chunk_ids)]
             )
-        return transformed(lambda: vmap(one)(params, chunk_ids))
+        return vmap(one)(params, chunk_ids)
