@@ -195,7 +195,7 @@ def _rules(
 
 
 def _positions(t: torch.Tensor, indexed: bool = False) -> torch.Tensor:
-    """``t`` (rows, ..., features) as (rows, positions, features); token ids as (rows, positions)."""
+    """``t`` (rows, ..., features) as (rows, positions, features); token ids (rows, positions)."""
     rows = t.shape[0]
     if indexed:
         return t.reshape(rows, -1)

@@ -199,7 +199,10 @@ def _sample(n: int, size: int, seed: int) -> list[int]:
 
 
 def _check(
-    numbers: isolated.Numbers, check: isolated.Setup, sample: list[EncodedExample], picked: list[int]
+    numbers: isolated.Numbers,
+    check: isolated.Setup,
+    sample: list[EncodedExample],
+    picked: list[int],
 ) -> Residual:
     """The first-order numbers against the exact path on the sample (looped if need be)."""
     if not picked:

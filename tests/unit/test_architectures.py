@@ -38,6 +38,10 @@ def _decoder(config: type, model: type, **extra: Any) -> Callable[[dict[str, Any
     return lambda ids: model(config(**sizes, **ids, **extra))
 
 
+OPT_SIZES = dict(
+    hidden_size=32, ffn_dim=64, num_hidden_layers=2, num_attention_heads=4,
+    max_position_embeddings=64, word_embed_proj_dim=32,
+)  # fmt: skip
 BUILDERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "gpt2": lambda ids: tf.GPT2LMHeadModel(
         tf.GPT2Config(n_embd=32, n_layer=2, n_head=4, n_positions=64, **ids)
@@ -49,12 +53,7 @@ BUILDERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "gemma": _decoder(tf.GemmaConfig, tf.GemmaForCausalLM, num_key_value_heads=2, head_dim=8),
     "phi": _decoder(tf.PhiConfig, tf.PhiForCausalLM),
     "gpt_neox": _decoder(tf.GPTNeoXConfig, tf.GPTNeoXForCausalLM),
-    "opt": lambda ids: tf.OPTForCausalLM(
-        tf.OPTConfig(
-            hidden_size=32, ffn_dim=64, num_hidden_layers=2, num_attention_heads=4,
-            max_position_embeddings=64, word_embed_proj_dim=32, **ids,
-        )  # fmt: skip
-    ),
+    "opt": lambda ids: tf.OPTForCausalLM(tf.OPTConfig(**OPT_SIZES, **ids)),
     "falcon": lambda ids: tf.FalconForCausalLM(
         tf.FalconConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, **ids)
     ),

@@ -174,12 +174,12 @@ def sgd_step(
     with batched kernels; without it, or for large or half-precision tensors, one pass
     per tensor reads θ and g and writes θ′ — the same memory traffic as the update.
     """
-    grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads, strict=True)]
+    given = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads, strict=True)]
     groups: dict[tuple[torch.device, torch.dtype], list[int]] = {}
     single: list[int] = []
     for i, p in enumerate(params):
         fast = saved is not None and p.dtype in _BATCHED_DTYPES and _batched(p.numel())
-        if fast and grads[i].dtype == p.dtype:
+        if fast and given[i].dtype == p.dtype:
             groups.setdefault((p.device, p.dtype), []).append(i)
         else:
             single.append(i)
@@ -187,13 +187,13 @@ def sgd_step(
     with torch.no_grad():
         for indices in groups.values():
             assert saved is not None
-            ps, gs = [params[i] for i in indices], [grads[i] for i in indices]
+            ps, gs = [params[i] for i in indices], [given[i] for i in indices]
             found = _sgd_batched(ps, gs, [saved[i] for i in indices], lr)
             rows.update(zip(indices, found, strict=True))
         for i in single:
             p = params[i]
             neg_lr = torch.tensor(-lr, dtype=_math_dtype(p), device=p.device)
-            stats = _apply(_sgd_stats, p.view(-1), grads[i].reshape(-1), neg_lr)
+            stats = _apply(_sgd_stats, p.view(-1), given[i].reshape(-1), neg_lr)
             rows[i] = _rows([[x] for x in stats])[0]
     return [rows[i] for i in range(len(params))]
 
@@ -203,10 +203,7 @@ def _math_dtype(p: torch.Tensor) -> torch.dtype:
 
 
 def _sgd_batched(
-    params: Sequence[torch.Tensor],
-    grads: Sequence[torch.Tensor],
-    saved: Sequence[torch.Tensor],
-    lr: float,
+    params: list[torch.Tensor], grads: list[torch.Tensor], saved: list[torch.Tensor], lr: float
 ) -> list[TensorStats]:
     """θ ← θ − lr·g over many tensors of one dtype with foreach kernels, and the stats.
 
@@ -221,7 +218,7 @@ def _sgd_batched(
     changed = torch._foreach_powsum(torch._foreach_sign(d), 2)  # sign² is 1 where Δ ≠ 0
     if lr != 0:  # a zero gradient never moves θ, so lost = nnz(g) − nnz(Δ) (finite θ)
         nonzero = torch._foreach_powsum(torch._foreach_sign(grads), 2)
-        lost = torch._foreach_sub(nonzero, changed)
+        lost = list(torch._foreach_sub(nonzero, changed))
     else:
         lost = [torch.zeros((), dtype=d[0].dtype, device=d[0].device)] * len(d)
     a = torch._foreach_abs(d)
