@@ -198,6 +198,12 @@ def sgd_step(
     return [rows[i] for i in range(len(params))]
 
 
+def _counts(d: torch.Tensor, g: torch.Tensor, lr: float) -> tuple[int, int]:
+    """Changed entries and lost updates of one tensor, entry by entry."""
+    unchanged = d == 0
+    return int((~unchanged).sum()), int((unchanged & (g != 0)).sum()) if lr != 0 else 0
+
+
 def _math_dtype(p: torch.Tensor) -> torch.dtype:
     return torch.float64 if p.dtype == torch.float64 else torch.float32
 
@@ -208,37 +214,39 @@ def _sgd_batched(
     """θ ← θ − lr·g over many tensors of one dtype with foreach kernels, and the stats.
 
     θ′ is (−lr)·g + θ in the weights' dtype (the same two roundings as the one-pass
-    kernel); Δ = θ′ − θ is read from the saved copy, so nothing else is allocated.
-    Counts are sums of ones in floating point, exact below 2²⁴ entries per tensor.
+    kernel); Δ = θ′ − θ is read from the saved copy. One buffer holds Δ, then |Δ|,
+    then sign|Δ| (its sum is the count of changed entries), then sign g. Counts are
+    sums of ones in floating point, exact below 2²⁴ entries per tensor.
     """
-    d = torch._foreach_mul(grads, -lr)
+    d = torch._foreach_mul(grads, -lr)  # the one buffer this allocates
     torch._foreach_add_(d, params)
     torch._foreach_copy_(params, d)
     torch._foreach_sub_(d, saved)
-    changed = torch._foreach_powsum(torch._foreach_sign(d), 2)  # sign² is 1 where Δ ≠ 0
+    sum_sq = torch._foreach_powsum(d, 2)
+    finite = torch.stack(sum_sq).isfinite().tolist()
+    # NaN has no sign: count the entries of tensors whose Δ is not finite one by one.
+    exact_counts = {i: _counts(d[i], grads[i], lr) for i, ok in enumerate(finite) if not ok}
+    torch._foreach_abs_(d)
+    max_abs = torch._foreach_max(d)
+    sum_abs = [x.sum() for x in d]  # (foreach L1 kernels are slower than this loop)
+    torch._foreach_sign_(d)  # 1 where Δ ≠ 0
+    changed = torch._foreach_powsum(d, 2)
     if lr != 0:  # a zero gradient never moves θ, so lost = nnz(g) − nnz(Δ) (finite θ)
-        nonzero = torch._foreach_powsum(torch._foreach_sign(grads), 2)
-        lost = list(torch._foreach_sub(nonzero, changed))
+        torch._foreach_copy_(d, grads)
+        torch._foreach_sign_(d)
+        lost = list(torch._foreach_sub(torch._foreach_powsum(d, 2), changed))
     else:
         lost = [torch.zeros((), dtype=d[0].dtype, device=d[0].device)] * len(d)
-    a = torch._foreach_abs(d)
     columns = [
-        torch._foreach_powsum(d, 2),
-        [x.sum() for x in a],  # (foreach L1 kernels are slower than this loop)
-        torch._foreach_max(a),
+        sum_sq,
+        sum_abs,
+        max_abs,
         changed,
         lost,
         torch._foreach_powsum(saved, 2),
         torch._foreach_powsum(grads, 2),
     ]
     rows = _rows(columns)
-    # A NaN has no sign: count non-finite tensors entry by entry (their step failed anyway).
-    for i, row in enumerate(rows):
-        if not row.finite:
-            g = grads[i]
-            unchanged = d[i] == 0
-            rows[i] = row._replace(
-                changed=int((~unchanged).sum()),
-                lost=int((unchanged & (g != 0)).sum()) if lr != 0 else 0,
-            )
+    for i, (changed_i, lost_i) in exact_counts.items():
+        rows[i] = rows[i]._replace(changed=changed_i, lost=lost_i)
     return rows
