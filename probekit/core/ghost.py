@@ -175,6 +175,9 @@ def _rules(
     d = d.float()
     out: list[tuple[Any, Factor]] = []
     if kind == "embedding":
+        scale = getattr(module, "embed_scale", None)  # scaled embeddings (Gemma): rows × scale
+        if isinstance(scale, torch.Tensor) and scale.numel() == 1 and weight is not None:
+            d = d * scale.to(weight.dtype).float()
         out.append((weight, Factor(_positions(x, indexed=True), _positions(d))))
     elif kind == "linear":
         out.append((weight, Factor(_positions(d), _positions(x.float()))))
