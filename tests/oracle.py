@@ -113,3 +113,43 @@ def trainable_state(model) -> dict[str, torch.Tensor]:
 def layer_of(name: str) -> str:
     m = re.search(r"\.(?:h|layers)\.(\d+)\.", name)
     return f"block.{m.group(1)}" if m else name
+
+
+def sgd_stepped(model, tok, prompt, target, lr: float):
+    """A deep copy of ``model`` after one plain SGD step on (prompt, target), by hand."""
+    import copy
+
+    state = trainable_state(model)
+    grads = gradient(model, tok, prompt, target, list(state))
+    stepped = copy.deepcopy(model)
+    params = dict(stepped.named_parameters(remove_duplicate=False))
+    with torch.no_grad():
+        for name, g in grads.items():
+            params[name].copy_((params[name].double() - lr * g).to(params[name].dtype))
+    return stepped.eval()
+
+
+def tracin(model, tok, example: tuple[str, str], watch: tuple[str, str], lr: float) -> float:
+    """First-order Δlog p(watch target) of one SGD step on ``example``: lr·∇log p(o)·∇L(u)."""
+    names = list(trainable_state(model))
+    g_u = gradient(model, tok, *example, names)
+    g_o = gradient(model, tok, *watch, names)  # of the mean NLL over the watch target
+    n_target = len(ids(tok, *watch)[1])
+    return lr * n_target * sum(float((g_u[n] * g_o[n]).sum()) for n in names)
+
+
+def grad_norm_sq(model, tok, prompt, target) -> float:
+    """‖∇θ L‖² over every distinct trainable parameter."""
+    grads = gradient(model, tok, prompt, target, list(trainable_state(model)))
+    return sum(float((g * g).sum()) for g in grads.values())
+
+
+def grad_x_input(model, tok, prompt, target) -> list[float]:
+    """(∂ log p(target) / ∂eᵢ)·eᵢ per input token eᵢ (prompt + target[:-1]), by autograd."""
+    model.eval()
+    p, t = ids(tok, prompt, target)
+    embeds = model.get_input_embeddings()(torch.tensor([p + t[:-1]])).detach().requires_grad_()
+    logits = model(inputs_embeds=embeds).logits[0, len(p) - 1 :]
+    logp = torch.log_softmax(logits.float(), -1)[range(len(t)), t].sum()
+    (g,) = torch.autograd.grad(logp, embeds)
+    return (g * embeds).sum(-1)[0].tolist()

@@ -37,7 +37,7 @@ class Descent:
     grad_sq: list[float] | None = None
     influence: list[float] | None = None
     decay: list[float] | None = None
-    stats: torch.Tensor | None = None
+    stats: list[param_delta.TensorStats] | None = None
     token_grad: list[float] | None = None
 
 
@@ -86,7 +86,8 @@ def descend(
                 result.influence = watch_influence(model, params, influence_batch, updater.spec.lr)
             snapshot.take()
         if fused:
-            result.stats = param_delta.sgd_step(params, [p.grad for p in params], updater.spec.lr)
+            grads = [p.grad for p in params]
+            result.stats = param_delta.sgd_step(params, grads, updater.spec.lr, snapshot.saved)
         else:
             decay = [a + b for a, b in zip(decay, updater.apply(), strict=True)]
     assert result is not None

@@ -10,10 +10,14 @@ products of such sums only need token-by-token products of the factors:
 so ‖∇L_i‖² and ∇L_i·∇log p(o) for every example i and watch item o come from one
 ordinary batched forward and backward per side, at a cost of T×S token pairs instead of
 the parameter count ("ghost" norms, Goodfellow 2015; Li et al. 2022). Parameters used
-by several modules (tied embeddings) sum their factors. Supported owners: ``nn.Linear``,
-transformers' ``Conv1D``, ``nn.Embedding``, ``nn.LayerNorm`` and RMS norms; anything else
-raises :class:`Unsupported`, and so does a parameter whose summed factors do not
-reproduce its true gradient (checked on the first chunk).
+by several modules (tied embeddings) sum their factors. Activations of any rank work:
+everything between the leading row axis and the feature axis counts as positions (a
+per-head norm's (R, T, H, d) input is R rows of T·H positions). Supported owners:
+``nn.Linear``, transformers' ``Conv1D``, ``nn.Embedding``, ``nn.LayerNorm`` and RMS
+norms; anything else raises :class:`Unsupported` (the one exception of every batched
+isolated path), and so does a module called on inputs without a leading row axis or a
+parameter whose summed factors do not reproduce its true gradient (checked on the
+first chunk).
 """
 
 from __future__ import annotations
@@ -25,10 +29,9 @@ from typing import Any
 import torch
 
 from probekit.core.params import ParamEntry
+from probekit.core.per_example import Unsupported
 
-
-class Unsupported(Exception):
-    """The model uses a selected parameter in a way these factor rules do not cover."""
+__all__ = ["Factor", "Factors", "Unsupported", "cross_products", "factors", "self_products"]
 
 
 @dataclass(frozen=True)
@@ -88,14 +91,22 @@ def factors(
             handle.remove()
     result: Factors = {e.name: [] for e in entries}
     names = {id(e.param): e.name for e in entries}
-    for (module, x, _), d in zip(seen, grads[: len(outputs)], strict=True):
-        if d is None:
-            continue
-        for param, factor in _rules(module, x.detach(), d.detach()):
-            if id(param) in names:
-                result[names[id(param)]].append(factor)
-    if verify:
-        _verify(entries, result, grads[len(outputs) :])
+    try:
+        for (module, x, _), d in zip(seen, grads[: len(outputs)], strict=True):
+            if d is None:
+                continue
+            if x.dim() < 2 or x.shape[0] != rows or d.shape[0] != rows:
+                raise Unsupported(f"{type(module).__name__} ran on a {tuple(x.shape)} input "
+                                  "without a leading row axis")  # fmt: skip
+            for param, factor in _rules(module, x.detach(), d.detach()):
+                if id(param) in names:
+                    result[names[id(param)]].append(factor)
+        if verify:
+            _verify(entries, result, grads[len(outputs) :])
+    except RuntimeError as err:  # a shape these rules do not expect: decline, never guess
+        if isinstance(err, torch.OutOfMemoryError):
+            raise
+        raise Unsupported(f"gradient factors do not fit this model ({err})") from err
     return result, values.detach()
 
 
@@ -162,26 +173,44 @@ def _rules(
     weight = getattr(module, "weight", None)
     bias = getattr(module, "bias", None)
     d = d.float()
-    ones = torch.ones((*d.shape[:2], 1), dtype=d.dtype, device=d.device)
     out: list[tuple[Any, Factor]] = []
     if kind == "embedding":
-        out.append((weight, Factor(x, d)))
+        scale = getattr(module, "embed_scale", None)  # scaled embeddings (Gemma): rows × scale
+        if isinstance(scale, torch.Tensor) and scale.numel() == 1 and weight is not None:
+            d = d * scale.to(weight.dtype).float()
+        out.append((weight, Factor(_positions(x, indexed=True), _positions(d))))
     elif kind == "linear":
-        out.append((weight, Factor(d, x.float())))
+        out.append((weight, Factor(_positions(d), _positions(x.float()))))
     elif kind == "conv1d":
-        out.append((weight, Factor(x.float(), d)))
+        out.append((weight, Factor(_positions(x.float()), _positions(d))))
     elif kind == "layer_norm":
         assert isinstance(module, torch.nn.LayerNorm)
         normed = torch.nn.functional.layer_norm(x.float(), module.normalized_shape, eps=module.eps)
-        out.append((weight, Factor(ones, d * normed)))
+        out.append((weight, _scale_factor(d * normed)))
     elif kind == "rms_norm":
         xf = x.float()
         eps = _rms_eps(module) or 0.0
         normed = (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)).to(x.dtype).float()
-        out.append((weight, Factor(ones, d * normed)))
+        out.append((weight, _scale_factor(d * normed)))
     if bias is not None and kind != "embedding":
-        out.append((bias, Factor(ones, d)))
+        out.append((bias, _scale_factor(d)))
     return [(p, f) for p, f in out if isinstance(p, torch.nn.Parameter)]
+
+
+def _positions(t: torch.Tensor, indexed: bool = False) -> torch.Tensor:
+    """``t`` (rows, ..., features) as (rows, positions, features); token ids (rows, positions)."""
+    rows = t.shape[0]
+    if indexed:
+        return t.reshape(rows, -1)
+    if t.dim() == 2:
+        return t[:, None, :]
+    return t.reshape(rows, -1, t.shape[-1])
+
+
+def _scale_factor(b: torch.Tensor) -> Factor:
+    """``1 ⊗ b_t``: the factor of an elementwise scale or a bias."""
+    b = _positions(b)
+    return Factor(torch.ones((*b.shape[:2], 1), dtype=b.dtype, device=b.device), b)
 
 
 def _rms_eps(module: torch.nn.Module) -> float | None:

@@ -8,6 +8,10 @@ Two paths over the same per-example gradients (``vmap(grad)`` over ``functional_
 * :func:`first_order` — Δlog p(target) on each watch item predicted as
   ∇θ log p(target)·Δθ (TracIn), from W watch gradients computed once; no forward at
   the stepped parameters at all.
+
+A model these batched paths cannot handle raises :class:`Unsupported` (one typed
+exception for every case); ``setup.fn.looped()`` runs the same computations one
+example at a time, without ``vmap``.
 """
 
 from __future__ import annotations
@@ -25,7 +29,17 @@ from probekit.core.batch import make_batch
 from probekit.core.inputs import EncodedExample
 from probekit.core.optimizer import OptimizerSpec, OptimizerState
 from probekit.core.params import ParamEntry
-from probekit.core.per_example import Functional, Params, Stacked, pad_right, stack
+from probekit.core.per_example import (
+    Functional,
+    Params,
+    Stacked,
+    Unsupported,
+    declining,
+    pad_right,
+    stack,
+)
+
+__all__ = ["Numbers", "Setup", "Unsupported", "exact", "first_order"]
 
 MAX_CHUNK_CPU = 64
 MAX_CHUNK_GPU = 256
@@ -61,6 +75,11 @@ class Setup:
 
 def exact(setup: Setup, examples: Sequence[EncodedExample]) -> Numbers:
     """Every example stepped and measured exactly, chunk by chunk."""
+    with declining():
+        return _exact(setup, examples)
+
+
+def _exact(setup: Setup, examples: Sequence[EncodedExample]) -> Numbers:
     device = setup.entries[0].param.device
     watch = _WatchRows.build(setup, device)
     chunk = setup.chunk_size or _chunk_size(setup, _width(examples, setup.watch), len(setup.watch))
@@ -78,14 +97,16 @@ def first_order(setup: Setup, examples: Sequence[EncodedExample]) -> Numbers:
 
     Plain SGD (one step) takes the ghost path: norms and dot products from gradient
     factors, no per-example gradient is ever materialised. Other update rules, and
-    models the factor rules do not cover, build each example's Δθ from its gradient.
+    models the factor rules do not cover, build each example's Δθ from its gradient;
+    either way the numbers are the same first-order predictions.
     """
     if _plain_sgd_once(setup):
         try:
             return _first_order_ghost(setup, examples)
-        except ghost.Unsupported:
+        except Unsupported:
             pass
-    return _first_order_materialised(setup, examples)
+    with declining():
+        return _first_order_materialised(setup, examples)
 
 
 def _first_order_ghost(setup: Setup, examples: Sequence[EncodedExample]) -> Numbers:

@@ -4,6 +4,11 @@
 own gradient in one batched call, and ``vmap`` over stacked parameters evaluates a
 chunk of differently-stepped models at once — the live weights are never written.
 
+A model whose forward cannot run under these transforms (an ``autograd.Function``
+without a ``setup_context``, as in BLOOM's GELU, or an operation without a batching
+rule) raises :class:`Unsupported`; :meth:`Functional.looped` computes the same
+quantities one example at a time with plain autograd instead.
+
 Examples are right-padded to a common width. Causal attention never looks right, so
 a real token's computation does not depend on the padding after it: the forward is
 called with an all-ones attention mask and explicit position ids, which keeps it free
@@ -14,7 +19,8 @@ back to a slow per-example loop under ``vmap``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +34,32 @@ from probekit.core.logprob import mean_target_nll, sum_target_logp
 from probekit.core.params import ParamEntry
 
 Params = dict[str, torch.Tensor]
+
+
+class Unsupported(Exception):
+    """A batched per-example path cannot run on this model; the caller falls back.
+
+    The one exception every batched isolated path raises for "not on this model" —
+    a forward that ``torch.func`` cannot transform, or a module the gradient-factor
+    rules do not cover — so that a fallback never has to guess from a message.
+    """
+
+
+# Messages of torch.func when a model's forward cannot be transformed.
+_TRANSFORM_ERRORS = ("vmap", "functorch", "setup_context", "batching rule")
+
+
+@contextmanager
+def declining() -> Iterator[None]:
+    """Turn torch.func's "cannot transform this model" errors into :class:`Unsupported`."""
+    try:
+        yield
+    except RuntimeError as err:
+        if isinstance(err, torch.OutOfMemoryError) or not any(
+            k in str(err) for k in _TRANSFORM_ERRORS
+        ):
+            raise
+        raise Unsupported(str(err).splitlines()[0][:200]) from err
 
 
 @dataclass(frozen=True)
@@ -64,12 +96,22 @@ def pad_right(ids: torch.Tensor, width: int, pad_id: int) -> torch.Tensor:
 
 
 class Functional:
-    """Forward passes of ``model`` with its ``entries`` replaced by given tensors."""
+    """Forward passes of ``model`` with its ``entries`` replaced by given tensors.
 
-    def __init__(self, model: Any, entries: Sequence[ParamEntry]) -> None:
+    Per-example gradients and stepped evaluations use ``torch.func.vmap``; a looped
+    instance (:meth:`looped`) computes the same quantities one example at a time.
+    """
+
+    def __init__(self, model: Any, entries: Sequence[ParamEntry], *, loop: bool = False) -> None:
         self.model = model
+        self.entries = list(entries)
         self.names = [e.name for e in entries]
         self.base: Params = {e.name: e.param.detach() for e in entries}
+        self.loop = loop
+
+    def looped(self) -> Functional:
+        """The same functions, one example at a time with plain autograd (no ``vmap``)."""
+        return Functional(self.model, self.entries, loop=True)
 
     def logits(self, params: Params, ids: torch.Tensor) -> torch.Tensor:
         """Logits (B, T, V) in float32 for ids (B, T) at ``params``."""
@@ -103,16 +145,42 @@ class Functional:
         self, params: Params, chunk: Stacked, stacked_params: bool
     ) -> tuple[Params, torch.Tensor]:
         """Per-example gradients of the mean NLL (stacked), and each example's loss."""
+        if self.loop:
+            return self._grads_looped(self.loss, params, chunk, stacked_params)
         in_dims = (0 if stacked_params else None, 0, 0)
         g, loss = vmap(grad_and_value(self.loss), in_dims=in_dims)(params, chunk.ids, chunk.targets)
         return g, loss
 
     def logp_grads(self, chunk: Stacked) -> Params:
         """Per-example gradients of log p(target) (summed over target tokens) at the base."""
+        if self.loop:
+            return self._grads_looped(self.target_logp, self.base, chunk, False)[0]
         g, _ = vmap(grad_and_value(self.target_logp), in_dims=(None, 0, 0))(
             self.base, chunk.ids, chunk.targets
         )
         return g
+
+    def _grads_looped(
+        self,
+        fn: Callable[[Params, torch.Tensor, torch.Tensor], torch.Tensor],
+        params: Params,
+        chunk: Stacked,
+        stacked_params: bool,
+    ) -> tuple[Params, torch.Tensor]:
+        grads: dict[str, list[torch.Tensor]] = {n: [] for n in params}
+        values = []
+        for i in range(chunk.size):
+            leaves = {
+                n: (p[i] if stacked_params else p).detach().requires_grad_(True)
+                for n, p in params.items()
+            }
+            with torch.enable_grad():
+                value = fn(leaves, chunk.ids[i], chunk.targets[i])
+                found = torch.autograd.grad(value, list(leaves.values()), allow_unused=True)
+            for (n, leaf), g in zip(leaves.items(), found, strict=True):
+                grads[n].append(torch.zeros_like(leaf) if g is None else g)
+            values.append(value.detach())
+        return {n: torch.stack(g) for n, g in grads.items()}, torch.stack(values)
 
     def stepped_logits(
         self, params: Params, chunk_ids: torch.Tensor, shared_ids: torch.Tensor | None
@@ -127,4 +195,8 @@ class Functional:
             rows = ids[None] if shared_ids is None else torch.cat([ids[None], shared_ids])
             return self.logits(p, rows)
 
+        if self.loop:
+            return torch.stack(
+                [one({n: p[i] for n, p in params.items()}, ids) for i, ids in enumerate(chunk_ids)]
+            )
         return vmap(one)(params, chunk_ids)

@@ -56,9 +56,11 @@ def rows(
 
 def with_token_text(watch: Sequence[WatchRow], tokenizer: Tokenizer) -> list[WatchRow]:
     """Replace token ids in the top-k lists by their text (decoded, shown literally)."""
+    ids = {i for r in watch for pairs in (r.topk_before, r.topk_after) for i, _ in pairs}
+    texts = {i: tokenizer.decode([int(i)]) for i in ids}  # each distinct token once
 
     def text(pairs: tuple[tuple[str, float], ...]) -> tuple[tuple[str, float], ...]:
-        return tuple((tokenizer.decode([int(i)]), p) for i, p in pairs)
+        return tuple((texts[i], p) for i, p in pairs)
 
     return [
         replace(r, topk_before=text(r.topk_before), topk_after=text(r.topk_after)) for r in watch

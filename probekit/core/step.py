@@ -231,8 +231,8 @@ def _linearise(
     return residuals, norms
 
 
-def _status(stats: torch.Tensor, entries: Sequence[ParamEntry]) -> StepStatus:
-    if bool(torch.isfinite(stats).all()):
+def _status(stats: Sequence[param_delta.TensorStats], entries: Sequence[ParamEntry]) -> StepStatus:
+    if all(s.finite for s in stats):
         return "ok"
     grads = (e.param.grad for e in entries)
     grads_finite = all(g is None or bool(torch.isfinite(g).all()) for g in grads)
@@ -241,30 +241,27 @@ def _status(stats: torch.Tensor, entries: Sequence[ParamEntry]) -> StepStatus:
 
 def _tensor_rows(
     entries: Sequence[ParamEntry],
-    stats: torch.Tensor,
+    stats: Sequence[param_delta.TensorStats],
     grad_sq: list[float] | None,
     decay: list[float] | None,
 ) -> list[TensorDelta]:
-    rows = []
-    for i, e in enumerate(entries):
-        s = stats[i].tolist()
-        rows.append(
-            TensorDelta(
-                name=e.name,
-                layer=e.layer,
-                numel=e.param.numel(),
-                sum_sq=s[0],
-                sum_abs=s[1],
-                max_abs=s[2],
-                changed=int(s[3]),
-                lost=int(s[4]),
-                theta_sq=s[5],
-                grad_sq=s[6] if grad_sq is None else grad_sq[i],
-                decay_sq=decay[i] if decay else 0.0,
-                aliases=e.aliases,
-            )
+    return [
+        TensorDelta(
+            name=e.name,
+            layer=e.layer,
+            numel=e.param.numel(),
+            sum_sq=s.sum_sq,
+            sum_abs=s.sum_abs,
+            max_abs=s.max_abs,
+            changed=s.changed,
+            lost=s.lost,
+            theta_sq=s.theta_sq,
+            grad_sq=s.direction_sq if grad_sq is None else grad_sq[i],
+            decay_sq=decay[i] if decay else 0.0,
+            aliases=e.aliases,
         )
-    return rows
+        for i, (e, s) in enumerate(zip(entries, stats, strict=True))
+    ]
 
 
 def _notes(updater: Updater, tensors: list[TensorDelta]) -> list[str]:

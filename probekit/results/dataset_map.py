@@ -60,6 +60,7 @@ class Residual:
 
     ``relative`` = ‖predicted − exact‖ / ‖exact‖ over the sample's Δlog p(target) on the
     watch items (finite entries); small means the first-order numbers can be trusted.
+    ``note`` says why a value is NaN (no sample drawn, no watch item with a target).
     """
 
     indices: tuple[int, ...]
@@ -68,6 +69,7 @@ class Residual:
     max_abs: float
     relative: float
     loss_drop_relative: float  # the same for the example's own loss drop
+    note: str = ""
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Literal
 import torch
 
 from probekit.core import isolated
-from probekit.core.inputs import Example, as_example
+from probekit.core.inputs import EncodedExample, Example, as_example
 from probekit.errors import InputError
 from probekit.results.dataset_map import DatasetMap, IsolatedMap, IsolatedRow, MapRow, Residual
 from probekit.results.labels import example_label
@@ -73,10 +73,12 @@ def isolated_map(
     call, sized to free memory when not given); the live weights are never written.
     ``"first_order"`` predicts Δlog p on the watch items as ∇log p·Δθ instead of
     evaluating them, and checks the prediction against the exact path on ``sample``
-    examples drawn with ``seed`` (``sample=0`` skips the check). ``"loop"`` takes one
-    isolated probe step per example. A model whose forward cannot run under
-    ``torch.func.vmap`` falls back to the loop with a warning. ``progress`` shows a
-    progress bar (by default from 256 examples on).
+    examples drawn with ``seed`` (``sample=0`` skips the check; ``residual.note`` says
+    why a value is NaN). ``"loop"`` takes one isolated probe step per example. On a
+    model whose forward cannot run under ``torch.func.vmap``, ``"exact"`` falls back to
+    the loop and ``"first_order"`` computes the same predictions one example at a time,
+    each with a warning; ``method`` says what ran. ``progress`` shows a progress bar (by
+    default from 256 examples on).
     """
     items = [as_example(e) for e in examples]
     if not items:
@@ -89,13 +91,18 @@ def isolated_map(
         return _loop_map(probe, checked(probe, items))
     try:
         return _batched_map(probe, items, method, chunk_size, sample, seed, progress)
-    except RuntimeError as err:
-        if "vmap" not in str(err) and "functorch" not in str(err):
-            raise
-        first_line = str(err).splitlines()[0][:200]
+    except isolated.Unsupported as why:
+        if method == "first_order":
+            warnings.warn(
+                f"torch.func.vmap cannot run this model ({why}); computing the first-order "
+                "predictions one example at a time instead (same numbers, slower)",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            return _batched_map(probe, items, method, chunk_size, sample, seed, progress, True)
         warnings.warn(
             f"the batched isolated map cannot run on this model under torch.func.vmap "
-            f"({first_line}); using one probe step per example instead (same numbers, slower)",
+            f"({why}); using one probe step per example instead (same numbers, slower)",
             RuntimeWarning,
             stacklevel=2,
         )
@@ -110,10 +117,12 @@ def _batched_map(
     sample: int,
     seed: int,
     progress: bool | None,
+    looped: bool = False,
 ) -> IsolatedMap:
     encoded = [probe.encode(e) for e in items]
     with probe.functional(chunk_size) as shared, _bar(len(items), progress) as tick:
-        setup = dataclasses.replace(shared, progress=tick)
+        fn = shared.fn.looped() if looped else shared.fn
+        setup = dataclasses.replace(shared, fn=fn, progress=tick)
         if method == "exact":
             numbers = isolated.exact(setup, encoded)
             residual = None
@@ -121,8 +130,7 @@ def _batched_map(
             numbers = isolated.first_order(setup, encoded)
             picked = _sample(len(encoded), sample, seed)
             check = dataclasses.replace(setup, progress=None)
-            truth = isolated.exact(check, [encoded[i] for i in picked]) if picked else None
-            residual = _residual(numbers, truth, picked) if truth is not None else None
+            residual = _check(numbers, check, [encoded[i] for i in picked], picked)
     if method == "exact":
         drop = numbers.loss_before - numbers.loss_after
         disturbance = _row_means(numbers.kl)
@@ -190,6 +198,31 @@ def _sample(n: int, size: int, seed: int) -> list[int]:
     if size <= 0:
         return []
     return sorted(random.Random(seed).sample(range(n), min(size, n)))
+
+
+def _check(
+    numbers: isolated.Numbers,
+    check: isolated.Setup,
+    sample: list[EncodedExample],
+    picked: list[int],
+) -> Residual:
+    """The first-order numbers against the exact path on the sample (looped if need be)."""
+    if not picked:
+        nan = math.nan
+        return Residual((), (), (), nan, nan, nan, note="not checked: sample=0 drew no example")
+    try:
+        truth = isolated.exact(check, sample)
+    except isolated.Unsupported:  # the first-order path ran without vmap: so does its check
+        truth = isolated.exact(dataclasses.replace(check, fn=check.fn.looped()), sample)
+    found = _residual(numbers, truth, picked)
+    if not any(e.target_ids for e in check.watch):
+        why = "no watch item" if not check.watch else "no watch item has a target"
+        note = (
+            f"{why}, so there is no Δlog p(target) to compare (relative and max_abs are NaN); "
+            "loss_drop_relative still checks the examples' own loss drop"
+        )
+        found = dataclasses.replace(found, note=note)
+    return found
 
 
 def _residual(numbers: isolated.Numbers, truth: isolated.Numbers, picked: list[int]) -> Residual:

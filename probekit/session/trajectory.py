@@ -61,7 +61,7 @@ def distance(snapshot: WeightSnapshot) -> float:
     stats = param_delta.measure(
         snapshot.params, snapshot.saved, [None] * len(snapshot.saved), restore=False
     )
-    return math.sqrt(float(stats[:, 0].sum()))
+    return math.sqrt(math.fsum(s.sum_sq for s in stats))
 
 
 def run(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import pytest
 import torch
@@ -349,3 +350,101 @@ def test_progress_counts_every_example_once(tiny_gpt2, monkeypatch):
     counted.clear()
     pk.isolated_map(probe, EXAMPLES, chunk_size=2)  # few examples: no bar by default
     assert counted == []
+
+
+def _tiny_qwen3(tok):
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    torch.manual_seed(0)
+    config = Qwen3Config(
+        vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, head_dim=8, max_position_embeddings=64,
+        pad_token_id=tok.pad_token_id,
+    )  # fmt: skip
+    return Qwen3ForCausalLM(config).eval()
+
+
+def test_ghost_factors_cover_per_head_norms(tiny_tokenizer, monkeypatch):
+    """Qwen3's q_norm/k_norm see (rows, T, heads, d) inputs: the ghost path takes them."""
+    model = _tiny_qwen3(tiny_tokenizer)
+    probe = pk.Probe(model, tiny_tokenizer, lr=0.01, watch=WATCH)
+    materialised = pk.isolated_map(probe, EXAMPLES, method="first_order", sample=0)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("per-example gradients were materialised")
+
+    from probekit.core import isolated
+
+    monkeypatch.setattr(isolated, "_first_order_materialised", refuse)
+    ghosted = pk.isolated_map(probe, EXAMPLES, method="first_order", sample=0)
+    for a, b in zip(ghosted.rows, materialised.rows, strict=True):
+        assert a.update_size == pytest.approx(b.update_size, rel=1e-4)
+        assert a.loss_drop == pytest.approx(b.loss_drop, rel=1e-4)
+    _matrix_close(ghosted.dlogp, materialised.dlogp, atol=1e-6)
+
+
+def test_factor_shape_errors_decline_through_unsupported(tiny_gpt2, monkeypatch):
+    """A shape the factor rules do not expect is declined (typed), never raised raw."""
+    from probekit.core import ghost, isolated
+    from probekit.core.per_example import stack
+
+    model, tok = tiny_gpt2
+    probe = pk.Probe(model, tok, lr=0.01, watch=WATCH)
+    expected = pk.isolated_map(probe, EXAMPLES, method="first_order", sample=0)
+
+    def misfit(module, x, d):
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied (1x4 and 16x8)")
+
+    monkeypatch.setattr(ghost, "_rules", misfit)
+    encoded = [probe._encode(e, require_target=True) for e in EXAMPLES]
+    with probe.functional() as setup:
+        ex = stack(encoded, 0, torch.device("cpu"))
+        with pytest.raises(isolated.Unsupported, match="do not fit"):
+            ghost.factors(model, setup.entries, ex.ids, isolated._mean_nll(ex.targets), verify=True)
+    fallback = pk.isolated_map(probe, EXAMPLES, method="first_order", sample=0)
+    assert fallback.method == "first_order"
+    _matrix_close(fallback.dlogp, expected.dlogp, atol=1e-6)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_first_order_without_vmap_stays_first_order(tiny_gpt2, optimizer, monkeypatch):
+    """When vmap cannot run the model, the same predictions are computed one at a time."""
+    model, tok = tiny_gpt2
+    lr = 0.01 if optimizer == "sgd" else 1e-3
+    probe = pk.Probe(model, tok, optimizer=optimizer, lr=lr, watch=WATCH)
+    expected = pk.isolated_map(probe, EXAMPLES, method="first_order", sample=2)
+
+    real_grads = Functional.grads
+
+    def vmap_refuses(self, *args, **kwargs):
+        if not self.loop:
+            raise RuntimeError("vmap: It looks like you're calling .item() on a Tensor")
+        return real_grads(self, *args, **kwargs)
+
+    monkeypatch.setattr(Functional, "grads", vmap_refuses)
+    with warnings.catch_warnings(record=True) as records:
+        warnings.simplefilter("always")
+        again = pk.isolated_map(probe, EXAMPLES, method="first_order", sample=2)
+    caught = [str(w.message) for w in records]
+    assert again.method == "first_order"
+    if optimizer == "adam":  # the plain-SGD prediction needs no vmap; its check falls back quietly
+        assert any("one example at a time" in m and "first-order" in m for m in caught)
+    for a, b in zip(again.rows, expected.rows, strict=True):
+        assert a.update_size == pytest.approx(b.update_size, rel=1e-4)
+        assert a.loss_drop == pytest.approx(b.loss_drop, rel=1e-4, abs=1e-9)
+    _matrix_close(again.dlogp, expected.dlogp, atol=1e-6)
+    assert again.residual.relative == pytest.approx(expected.residual.relative, rel=1e-3)
+
+
+def test_residual_explains_why_it_is_nan(tiny_gpt2):
+    model, tok = tiny_gpt2
+    probe = pk.Probe(model, tok, lr=0.01, watch=["the cow says", "bob lives in"])
+    strings = pk.isolated_map(probe, EXAMPLES[:2], method="first_order", sample=2)
+    assert math.isnan(strings.residual.relative)
+    assert "no watch item has a target" in strings.residual.note
+    assert math.isfinite(strings.residual.loss_drop_relative)
+    unchecked = pk.isolated_map(probe, EXAMPLES[:2], method="first_order", sample=0)
+    assert math.isnan(unchecked.residual.relative) and "sample=0" in unchecked.residual.note
+    probe.watch = WATCH
+    checked = pk.isolated_map(probe, EXAMPLES[:2], method="first_order", sample=2)
+    assert math.isfinite(checked.residual.relative) and checked.residual.note == ""

@@ -47,8 +47,8 @@ def test_measure_matches_naive(mode, restore):
     after[50:60] = theta[50:60] - 0.5 * grad[50:60]
     live = after.clone()
     stats = param_delta.measure([live], [theta], [grad], restore=restore)
-    assert stats[0].tolist() == pytest.approx(_naive(theta, after, grad), rel=1e-5)
-    assert stats[0, 4] > 0, "some updates were lost"
+    assert list(stats[0]) == pytest.approx(_naive(theta, after, grad), rel=1e-5)
+    assert stats[0].lost > 0, "some updates were lost"
     assert torch.equal(live, theta if restore else after)
 
 
@@ -59,7 +59,7 @@ def test_sgd_step_matches_naive(mode, dtype):
     stats = param_delta.sgd_step([live], [grad], lr=1e-3)
     expected = (theta.float() - 1e-3 * grad.float()).to(dtype)
     assert torch.equal(live, expected), "the step is θ − lr·g in float32, rounded once"
-    assert stats[0].tolist() == pytest.approx(_naive(theta, live, grad), rel=1e-5)
+    assert list(stats[0]) == pytest.approx(_naive(theta, live, grad), rel=1e-5)
 
 
 def test_sgd_step_with_zero_lr_moves_nothing_and_loses_nothing(mode):
@@ -67,4 +67,52 @@ def test_sgd_step_with_zero_lr_moves_nothing_and_loses_nothing(mode):
     live = theta.clone()
     stats = param_delta.sgd_step([live], [grad], lr=0.0)
     assert torch.equal(live, theta)
-    assert stats[0, 0] == 0 and stats[0, 4] == 0 and stats[0, 6] > 0
+    assert stats[0].sum_sq == 0 and stats[0].lost == 0 and stats[0].direction_sq > 0
+
+
+def _many(dtype: torch.dtype) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Tensors of several shapes (a small model's), with zero gradients and lost updates."""
+    gen = torch.Generator().manual_seed(1)
+    shapes = [(300, 70), (70,), (5, 3, 4), (1,), (128, 128)]
+    thetas = [torch.randn(s, generator=gen, dtype=torch.float64).to(dtype) for s in shapes]
+    grads = [torch.randn(s, generator=gen, dtype=torch.float64).to(dtype) for s in shapes]
+    grads[1][:10] = 0
+    thetas[0][20:30] = 1e4 if dtype != torch.float64 else 1e12
+    grads[3].zero_()
+    return thetas, grads
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("lr", [1e-3, 0.0])
+def test_batched_sgd_step_matches_naive_and_one_pass_kernel(dtype, lr):
+    """With the saved copy, small tensors take the foreach path: same step, same statistics."""
+    thetas, grads = _many(dtype)
+    batched = [t.clone() for t in thetas]
+    stats = param_delta.sgd_step(batched, grads, lr, saved=thetas)
+    single = [t.clone() for t in thetas]
+    one_pass = param_delta.sgd_step(single, grads, lr)
+    for theta, grad, live, other, row, ref in zip(
+        thetas, grads, batched, single, stats, one_pass, strict=True
+    ):
+        assert live.dtype == dtype
+        assert torch.equal(live, theta - lr * grad), "θ − lr·g in the weights' own dtype"
+        assert torch.equal(live, other)
+        naive = _naive(theta, live, grad)
+        if lr == 0:
+            naive[4] = 0.0  # nothing was meant to move
+        assert list(row) == pytest.approx(naive, rel=1e-5)
+        assert list(row) == pytest.approx(list(ref), rel=1e-5)
+        assert (row.changed, row.lost) == (ref.changed, ref.lost)
+    assert stats[0].lost > 0 if lr else stats[0].lost == 0
+
+
+def test_batched_sgd_step_counts_non_finite_entries_exactly():
+    thetas, grads = _many(torch.float32)
+    grads[2][0, 0, 0] = float("nan")
+    grads[2][1, 0, 0] = 0.0
+    live = [t.clone() for t in thetas]
+    stats = param_delta.sgd_step(live, grads, 1e-3, saved=thetas)
+    d = live[2].double() - thetas[2].double()
+    assert not stats[2].finite and stats[0].finite
+    assert stats[2].changed == int((d != 0).sum())
+    assert stats[2].lost == int(((d == 0) & (grads[2] != 0)).sum())

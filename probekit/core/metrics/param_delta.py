@@ -1,29 +1,57 @@
-"""Parameter-delta statistics in one pass over memory (docs/metrics.md section 1).
+"""Parameter-delta statistics, measured in the passes that take or revert the step
+(docs/metrics.md section 1).
 
-For each stepped storage the kernel reads θ' (the parameter), θ (the snapshot) and
-the optimizer's update direction once, and returns Σ Δ², Σ |Δ|, max |Δ|, the count
-of changed entries, the count of lost updates (direction ≠ 0 but Δ == 0), Σ θ² and
-Σ direction². With ``restore=True`` it also writes θ back, so an isolated probe pays
-for the statistics and the revert in the same pass. On large models the kernel is
-compiled with ``torch.compile`` (set ``PROBEKIT_COMPILE=0`` to disable); the eager
-version computes the same quantities. For plain SGD, :func:`sgd_step` takes the step
-itself and measures it in the pass that writes θ′, so the statistics cost no extra
-memory traffic at all.
+For each stepped storage the statistics are Σ Δ², Σ |Δ|, max |Δ|, the count of
+changed entries, the count of lost updates (direction ≠ 0 but Δ == 0), Σ θ² and
+Σ direction² — one :class:`TensorStats` per tensor, by name.
+
+Two ways to get them, with the same values:
+
+* small tensors (the many biases, norms and matrices of a small model) go through
+  ``torch._foreach_*`` kernels, one call per quantity over all of them: a handful of
+  kernel launches instead of several per tensor, and one transfer of the results;
+* large tensors each get one fused pass that reads θ′, θ and the direction once
+  (compiled with ``torch.compile`` unless ``PROBEKIT_COMPILE=0``; the eager version
+  computes the same quantities).
+
+``measure(..., restore=True)`` also writes θ back, so an isolated probe pays for the
+statistics and the revert together. For plain SGD, :func:`sgd_step` takes the step
+itself and measures it on the way: θ′ = θ − lr·g with the arithmetic in float32 for
+float32 and half-precision weights (rounded once into the weights' dtype) and in
+float64 for float64 weights.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
 # Tensors smaller than this use eager kernels: a compiled call's fixed overhead is larger.
 COMPILE_THRESHOLD = 262_144
-N_STATS = 7
 Kernel = Callable[..., tuple[torch.Tensor, ...]]
+# Weights whose dtype the batched (foreach) path steps in that same dtype.
+_BATCHED_DTYPES = (torch.float32, torch.float64)
+
+
+class TensorStats(NamedTuple):
+    """What one step did to one parameter tensor."""
+
+    sum_sq: float  # Σ Δ²
+    sum_abs: float  # Σ |Δ|
+    max_abs: float  # max |Δ|
+    changed: int  # entries with Δ ≠ 0
+    lost: int  # entries whose update direction was ≠ 0 but whose value did not change
+    theta_sq: float  # Σ θ² before the step
+    direction_sq: float  # Σ direction² (the gradient, for plain SGD)
+
+    @property
+    def finite(self) -> bool:
+        return all(math.isfinite(v) for v in self)
 
 
 def _stats(p: torch.Tensor, s: torch.Tensor, direction: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -51,11 +79,12 @@ def _stats_restore(
 
 
 def _sgd_stats(p: torch.Tensor, g: torch.Tensor, neg_lr: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """θ ← θ − lr·g (math in float32, rounded to θ's dtype) and the statistics of that step."""
-    pf = p.float()  # for float32 weights this aliases p: reduce everything before writing
-    gf = g.float()
+    """θ ← θ − lr·g (math in ``neg_lr``'s dtype, rounded to θ's) and the statistics of that step."""
+    math_dtype = neg_lr.dtype
+    pf = p.to(math_dtype)  # when θ is already in that dtype this aliases p: reduce before writing
+    gf = g.to(math_dtype)
     new = (pf + neg_lr * gf).to(p.dtype)
-    d = new.float() - pf
+    d = new.to(math_dtype) - pf
     a = d.abs()
     out = (
         (d * d).sum(),
@@ -100,10 +129,17 @@ def _apply(eager: Kernel, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
         return eager(*tensors)
 
 
-def _table(rows: list[tuple[torch.Tensor, ...]]) -> torch.Tensor:
-    if not rows:
-        return torch.zeros(0, N_STATS, dtype=torch.float64)
-    return torch.stack([torch.stack([x.double() for x in row]) for row in rows]).cpu()
+def _rows(columns: Sequence[Sequence[torch.Tensor]]) -> list[TensorStats]:
+    """Per-tensor rows from 7 columns of 0-d tensors: one stack, one transfer."""
+    if not columns or not columns[0]:
+        return []
+    table = torch.stack([torch.stack(list(col)).double() for col in columns], 1)
+    return [TensorStats(a, b, c, int(d), int(e), f, g) for a, b, c, d, e, f, g in table.tolist()]
+
+
+def _batched(numel: int) -> bool:
+    """Small tensors go through the foreach kernels (and their float counts stay exact)."""
+    return numel < COMPILE_THRESHOLD
 
 
 def measure(
@@ -112,33 +148,106 @@ def measure(
     directions: Sequence[torch.Tensor | None],
     *,
     restore: bool,
-) -> torch.Tensor:
-    """Per-tensor statistics as a (n_tensors, 7) float64 CPU tensor; optionally revert θ.
+) -> list[TensorStats]:
+    """Per-tensor statistics of Δ = θ′ (``params``) − θ (``saved``); optionally revert θ.
 
     A ``None`` direction means "no update was intended" (lost updates count 0).
-    Columns: sum_sq, sum_abs, max_abs, changed, lost, theta_sq, direction_sq.
     """
     eager = _stats_restore if restore else _stats
-    rows = []
+    out: list[TensorStats] = []
     with torch.no_grad():
         for p, s, g in zip(params, saved, directions, strict=True):
             flat_s = s.view(-1)
             flat_g = torch.zeros_like(flat_s) if g is None else g.reshape(-1)
-            rows.append(_apply(eager, p.view(-1), flat_s, flat_g))
-    return _table(rows)
+            out += _rows([[x] for x in _apply(eager, p.view(-1), flat_s, flat_g)])
+    return out
 
 
 def sgd_step(
-    params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor | None], lr: float
-) -> torch.Tensor:
-    """Take a plain SGD step in place and return its statistics (columns as :func:`measure`).
+    params: Sequence[torch.Tensor],
+    grads: Sequence[torch.Tensor | None],
+    lr: float,
+    saved: Sequence[torch.Tensor] | None = None,
+) -> list[TensorStats]:
+    """Take a plain SGD step in place and return its statistics, one row per tensor.
 
-    One pass reads θ and g and writes θ′ — the same memory traffic as the update alone.
+    ``saved`` (a copy of θ, if the caller holds one) lets small tensors be measured
+    with batched kernels; without it, or for large or half-precision tensors, one pass
+    per tensor reads θ and g and writes θ′ — the same memory traffic as the update.
     """
-    rows = []
+    given = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads, strict=True)]
+    groups: dict[tuple[torch.device, torch.dtype], list[int]] = {}
+    single: list[int] = []
+    for i, p in enumerate(params):
+        fast = saved is not None and p.dtype in _BATCHED_DTYPES and _batched(p.numel())
+        if fast and given[i].dtype == p.dtype:
+            groups.setdefault((p.device, p.dtype), []).append(i)
+        else:
+            single.append(i)
+    rows: dict[int, TensorStats] = {}
     with torch.no_grad():
-        for p, g in zip(params, grads, strict=True):
-            grad = torch.zeros_like(p) if g is None else g
-            neg_lr = torch.tensor(-lr, dtype=torch.float32, device=p.device)
-            rows.append(_apply(_sgd_stats, p.view(-1), grad.reshape(-1), neg_lr))
-    return _table(rows)
+        for indices in groups.values():
+            assert saved is not None
+            ps, gs = [params[i] for i in indices], [given[i] for i in indices]
+            found = _sgd_batched(ps, gs, [saved[i] for i in indices], lr)
+            rows.update(zip(indices, found, strict=True))
+        for i in single:
+            p = params[i]
+            neg_lr = torch.tensor(-lr, dtype=_math_dtype(p), device=p.device)
+            stats = _apply(_sgd_stats, p.view(-1), given[i].reshape(-1), neg_lr)
+            rows[i] = _rows([[x] for x in stats])[0]
+    return [rows[i] for i in range(len(params))]
+
+
+def _counts(d: torch.Tensor, g: torch.Tensor, lr: float) -> tuple[int, int]:
+    """Changed entries and lost updates of one tensor, entry by entry."""
+    unchanged = d == 0
+    return int((~unchanged).sum()), int((unchanged & (g != 0)).sum()) if lr != 0 else 0
+
+
+def _math_dtype(p: torch.Tensor) -> torch.dtype:
+    return torch.float64 if p.dtype == torch.float64 else torch.float32
+
+
+def _sgd_batched(
+    params: list[torch.Tensor], grads: list[torch.Tensor], saved: list[torch.Tensor], lr: float
+) -> list[TensorStats]:
+    """θ ← θ − lr·g over many tensors of one dtype with foreach kernels, and the stats.
+
+    θ′ is (−lr)·g + θ in the weights' dtype (the same two roundings as the one-pass
+    kernel); Δ = θ′ − θ is read from the saved copy. One buffer holds Δ, then |Δ|,
+    then sign|Δ| (its sum is the count of changed entries), then sign g. Counts are
+    sums of ones in floating point, exact below 2²⁴ entries per tensor.
+    """
+    d = torch._foreach_mul(grads, -lr)  # the one buffer this allocates
+    torch._foreach_add_(d, params)
+    torch._foreach_copy_(params, d)
+    torch._foreach_sub_(d, saved)
+    sum_sq = torch._foreach_powsum(d, 2)
+    finite = torch.stack(sum_sq).isfinite().tolist()
+    # NaN has no sign: count the entries of tensors whose Δ is not finite one by one.
+    exact_counts = {i: _counts(d[i], grads[i], lr) for i, ok in enumerate(finite) if not ok}
+    torch._foreach_abs_(d)
+    max_abs = torch._foreach_max(d)
+    sum_abs = [x.sum() for x in d]  # (foreach L1 kernels are slower than this loop)
+    torch._foreach_sign_(d)  # 1 where Δ ≠ 0
+    changed = torch._foreach_powsum(d, 2)
+    if lr != 0:  # a zero gradient never moves θ, so lost = nnz(g) − nnz(Δ) (finite θ)
+        torch._foreach_copy_(d, grads)
+        torch._foreach_sign_(d)
+        lost = list(torch._foreach_sub(torch._foreach_powsum(d, 2), changed))
+    else:
+        lost = [torch.zeros((), dtype=d[0].dtype, device=d[0].device)] * len(d)
+    columns = [
+        sum_sq,
+        sum_abs,
+        max_abs,
+        changed,
+        lost,
+        torch._foreach_powsum(saved, 2),
+        torch._foreach_powsum(grads, 2),
+    ]
+    rows = _rows(columns)
+    for i, (changed_i, lost_i) in exact_counts.items():
+        rows[i] = rows[i]._replace(changed=changed_i, lost=lost_i)
+    return rows
