@@ -13,4 +13,6 @@ fi
 echo "== ruff"; ruff check probekit tests scripts bench
 echo "== ruff format"; ruff format --check probekit tests scripts bench
 echo "== mypy"; mypy
+echo "== docs"; site="$(mktemp -d)"
+NO_MKDOCS_2_WARNING=1 mkdocs build --strict --quiet --site-dir "$site"; rm -rf "$site"
 echo "== pytest"; python -m pytest -q "$@"
