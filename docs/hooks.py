@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from mkdocs.plugins import event_priority
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 MARKER = "<!-- written by docs/hooks.py -->"
@@ -123,6 +125,7 @@ def on_config(config: Any) -> Any:
     return config
 
 
+@event_priority(100)  # before mkdocs-jupyter, which turns the notebooks into pages
 def on_files(files: Any, config: Any) -> Any:
     from mkdocs.structure.files import File
 

@@ -23,6 +23,7 @@ DOCS = ROOT / "docs"
 
 
 def _hooks() -> ModuleType:
+    pytest.importorskip("mkdocs", reason="the docs tools are in the docs extra")
     spec = importlib.util.spec_from_file_location("probekit_docs_hooks", DOCS / "hooks.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
