@@ -1,4 +1,4 @@
-.PHONY: setup demo test test-fast lab bench retrain-demo
+.PHONY: setup demo test test-fast lab docs bench retrain-demo
 
 # Jupyter refuses to start as root (containers, CI) without this flag.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
@@ -17,6 +17,9 @@ test-fast:        ## set up, then run the unit tests only (no slow or notebook t
 
 lab: setup        ## open JupyterLab on the quickstart notebook
 	.venv/bin/jupyter lab notebooks/ $(ROOT_FLAG)
+
+docs: setup       ## serve the documentation site at http://127.0.0.1:8000, rebuilt on every change
+	.venv/bin/mkdocs serve -a 127.0.0.1:8000
 
 retrain-demo: setup  ## retrain the embedded demo model from its synthetic corpus
 	.venv/bin/python scripts/train_demo.py

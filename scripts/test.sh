@@ -11,9 +11,11 @@ if [[ "${1:-}" == "--fast" ]]; then
     shift
     echo "== pytest (unit, not slow)"; exec python -m pytest -q tests/unit -m "not slow" "$@"
 fi
-echo "== ruff"; ruff check probekit tests scripts bench
-echo "== ruff format"; ruff format --check probekit tests scripts bench
+echo "== ruff"; ruff check probekit tests scripts bench docs
+echo "== ruff format"; ruff format --check probekit tests scripts bench docs
 echo "== mypy"; mypy
+echo "== docs"; site="$(mktemp -d)"
+NO_MKDOCS_2_WARNING=1 mkdocs build --strict --quiet --site-dir "$site"; rm -rf "$site"
 echo "== labextension: tsc --strict, eslint, vitest"
 (cd labextension && jlpm typecheck && jlpm lint && jlpm test)
 # The browser tests drive Debian's Chromium; install it where we can (as root), else they skip.

@@ -28,6 +28,11 @@ _HOOK_DICTS = (
 
 @dataclass(frozen=True)
 class Fingerprint:
+    """Hashes of a model's state, one field per kind; equal exactly when nothing changed.
+
+    ``differences(other)`` names the fields that differ, which says what was disturbed.
+    """
+
     storages: tuple[tuple[str, str], ...]
     ties: tuple[tuple[str, ...], ...]
     training: tuple[tuple[str, bool], ...]

@@ -32,7 +32,7 @@ class TokenAttribution:
     target token ``t`` sees only the prompt and the target tokens before it, so later
     positions score ``0.0``. ``sequence`` attributes the whole target (for ``ig``,
     ``grad_x_input`` and ``ablation`` the sum of the rows; for ``token_grad`` the norm of
-    the mean loss's gradient). ``convergence_delta[t]`` is Σᵢ scores[t][i] − (F(x) − F(b))
+    the mean loss's gradient). ``convergence_delta[t]`` is ``Σᵢ scores[t][i] − (F(x) − F(b))``
     for integrated gradients; it is empty for the methods that have no such check.
     Every attribution has the same shape: one row per target token and the sequence row.
     """

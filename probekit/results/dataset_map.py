@@ -81,7 +81,7 @@ class IsolatedMap:
     ``method`` says how it was computed: ``"exact"`` (batched per-example gradients and
     evaluations), ``"loop"`` (one probe step per example) or ``"first_order"`` (watch
     Δlog p predicted as ∇log p·Δθ; ``residual`` compares it with the exact path).
-    ``kl``, ``dlogp`` and ``top1_flip`` are [example][watch item] matrices.
+    ``kl``, ``dlogp`` and ``top1_flip`` are ``[example][watch item]`` matrices.
     """
 
     rows: tuple[IsolatedRow, ...]
