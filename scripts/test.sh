@@ -11,8 +11,8 @@ if [[ "${1:-}" == "--fast" ]]; then
     shift
     echo "== pytest (unit, not slow)"; exec python -m pytest -q tests/unit -m "not slow" "$@"
 fi
-echo "== ruff"; ruff check probekit tests scripts bench docs
-echo "== ruff format"; ruff format --check probekit tests scripts bench docs
+echo "== ruff"; ruff check probekit tests scripts bench docs/hooks.py
+echo "== ruff format"; ruff format --check probekit tests scripts bench docs/hooks.py
 echo "== mypy"; mypy
 echo "== docs"; site="$(mktemp -d)"
 NO_MKDOCS_2_WARNING=1 mkdocs build --strict --quiet --site-dir "$site"; rm -rf "$site"
