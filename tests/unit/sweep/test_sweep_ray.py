@@ -12,7 +12,7 @@ from probekit.sweep import SweepOptions, run_sweep
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'probekit[ray]')")
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")

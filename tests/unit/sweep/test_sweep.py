@@ -22,7 +22,7 @@ from probekit.errors import InputError
 from probekit.sweep import SweepOptions, read_metadata, run_sweep
 from probekit.sweep import worker as worker_module
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 LR = 0.01
 OPTIONS = SweepOptions(lr=LR, shard_size=4, watch_matrix=True, device="cpu")
 NUMBERS = ["update_size", "loss_before", "loss_drop", "disturbance"]

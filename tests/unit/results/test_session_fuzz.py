@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 import probekit as pk
 from probekit.results import session_file, validation
 from probekit.results.compiled_schema import compile_schema
-from tests.unit.test_session_schema import HOSTILE_TEXT, make_result
+from tests.unit.results.test_session_schema import HOSTILE_TEXT, make_result
 
 FUZZ = settings(
     max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

@@ -24,7 +24,7 @@ import probekit as pk
 from probekit.results import session_file, validation
 from probekit.results.probe import LayerDrift, ProbeResult, TensorDelta, WatchRow
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 HOSTILE_TEXT = [
     "😀👩🏽‍🚀 family: 👨‍👩‍👧",
     "مرحبا بالعالم \u200f עברית",
@@ -401,7 +401,7 @@ KILLED_SAVE = """
 import sys, time
 sys.path.insert(0, sys.argv[2])
 from probekit.results import session_file
-from tests.unit.test_session_schema import make_result
+from tests.unit.results.test_session_schema import make_result
 results = [make_result(i, "x" * 2000) for i in range(20000)]
 print("ready", flush=True)
 session_file.save(sys.argv[1], results, {"v": 2})

@@ -14,7 +14,7 @@ pytest.importorskip("ipywidgets")
 
 from probekit.widgets.stream_chart import MAX_ROWS, MODULE_VERSION, StreamChart
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def spec(**extra):
