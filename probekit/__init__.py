@@ -72,6 +72,11 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from probekit.session.race import race
 
 
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where JupyterLab finds the prebuilt extension (for `jupyter labextension develop`)."""
+    return [{"src": "labextension", "dest": "probekit"}]
+
+
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Set up a Python environment for probekit: a venv (unless one is active), a torch that fits the
-# machine (kept if one is already installed), then probekit with its test/dev extras.
-# Safe to run again: it only reinstalls when pyproject.toml changed.
+# machine (kept if one is already installed), then probekit with its test/dev extras, then the
+# JupyterLab extension (labextension/, built with jlpm and linked into the venv's JupyterLab).
+# Safe to run again: it only reinstalls when pyproject.toml changed and only rebuilds the
+# extension when its sources, package.json or yarn.lock changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,9 +25,32 @@ PYCHECK
 
 pip_install() { "$py" -m pip install --quiet --disable-pip-version-check --no-input "$@"; }
 
+# The JupyterLab extension: rebuilt only when its inputs changed (a stamp of their hash), then
+# linked so that the venv's JupyterLab loads this checkout's build (as for any dev install).
+build_extension() {
+  local ext_stamp="labextension/.build-stamp" ext_want link
+  ext_want="$(cd labextension && find package.json yarn.lock .yarnrc.yml tsconfig.json install.json \
+    src style -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)"
+  if [ ! -f probekit/labextension/static/style.js ] || [ ! -d labextension/node_modules ] \
+     || [ ! -f "$ext_stamp" ] || [ "$(cat "$ext_stamp")" != "$ext_want" ]; then
+    command -v node >/dev/null || {
+      echo "probekit setup: Node.js (>= 20) is needed to build the JupyterLab extension" >&2
+      exit 1
+    }
+    echo "probekit setup: building the JupyterLab extension (jlpm install + build)"
+    (export PATH="$venv/bin:$PATH"; cd labextension && jlpm install && jlpm build:prod)
+    echo "$ext_want" > "$ext_stamp"
+  fi
+  link="$venv/share/jupyter/labextensions/probekit"
+  if [ "$(readlink "$link" 2>/dev/null || true)" != "$PWD/probekit/labextension" ]; then
+    "$venv/bin/jupyter" labextension develop --overwrite . >/dev/null
+  fi
+}
+
 stamp="$venv/.probekit-setup"
 want="$(sha256sum pyproject.toml | cut -c1-16)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && "$py" -c "import probekit, torch" 2>/dev/null; then
+  build_extension
   exit 0
 fi
 
@@ -54,5 +79,7 @@ else
 fi
 
 echo "probekit setup: installing probekit and its test tools into $venv"
-pip_install -e ".[dev]"
+# The editable build leaves the extension to build_extension (which rebuilds only when stale).
+SKIP_JUPYTER_BUILDER=1 pip_install -e ".[dev]"
 echo "$want" > "$stamp"
+build_extension

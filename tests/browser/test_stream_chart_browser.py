@@ -1,0 +1,127 @@
+"""StreamChart in a real JupyterLab and Chromium: rows stream in, clicks reach Python, offline."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+SETUP = """\
+import altair as alt
+from probekit.widgets.stream_chart import StreamChart
+
+spec = (
+    alt.Chart(alt.NamedData("rows"))
+    .mark_circle(size=400)
+    .encode(
+        x="step:Q",
+        y="v:Q",
+        opacity=alt.condition("datum.step === selected_step", alt.value(1.0), alt.value(0.35)),
+    )
+    .add_params(alt.param(name="selected_step", value=None))
+    .properties(width=500, height=200)
+    .to_dict()
+)
+chart = StreamChart(spec, title="<b>streamed</b> rows")
+chart.append([{"step": s, "v": float(s * s)} for s in range(5)])
+chart
+"""
+APPEND = """\
+for s in range(5, 8):
+    chart.append([{"step": s, "v": float(s * s)}])
+print("rows", len(chart.rows))
+"""
+SHOW_SELECTED = 'print("selected", chart.selected)'
+SELECT = "chart.select(6)"
+SHOW_AGAIN = "chart"
+
+MARKS = ".probekit-stream-chart g.mark-symbol path"
+# true once the one fully opaque mark (the selected_step condition) is the given step
+HIGHLIGHTED = """([sel, step]) => {
+    const opaque = [...document.querySelectorAll(sel)].filter(
+        (m) => m.getAttribute('opacity') === '1');
+    return opaque.length > 0
+        && opaque.every((m) => m.getAttribute('aria-label').includes(`step: ${step};`));
+}"""
+
+
+def marks_in(page, nth_chart: int):
+    return page.locator(".probekit-stream-chart").nth(nth_chart).locator("g.mark-symbol path")
+
+
+def step_of(mark) -> int:
+    match = re.search(r"step: (\d+)", mark.get_attribute("aria-label") or "")
+    assert match, "a Vega-Lite mark describes its datum in aria-label"
+    return int(match.group(1))
+
+
+def test_stream_chart_appends_selects_and_reports_clicks(lab, lab_page, tmp_path):
+    lab.write_notebook(
+        "stream.ipynb", [SETUP, APPEND, SHOW_SELECTED, SELECT, SHOW_AGAIN, SHOW_SELECTED]
+    )
+    page = lab_page.page
+    lab_page.open_notebook("stream.ipynb")
+
+    lab_page.run_cells(0)
+    first = marks_in(page, 0)
+    page.wait_for_function(
+        "(sel) => document.querySelectorAll(sel).length === 5", arg=MARKS, timeout=60_000
+    )
+    # the title is text, not markup
+    title = page.locator(".probekit-stream-chart .probekit-title").first
+    assert title.text_content() == "<b>streamed</b> rows"
+    assert page.locator(".probekit-stream-chart .probekit-title b").count() == 0
+
+    lab_page.run_cells(1)
+    assert "rows 8" in lab_page.cell_text(1)
+    page.wait_for_function("(sel) => document.querySelectorAll(sel).length === 8", arg=MARKS)
+    assert sorted(step_of(first.nth(i)) for i in range(8)) == list(range(8))
+
+    # a click on a mark selects its step in Python (the synced `selected` trait)
+    target = next(first.nth(i) for i in range(8) if step_of(first.nth(i)) == 3)
+    target.click()
+    page.wait_for_function(HIGHLIGHTED, arg=[MARKS, 3])
+    lab_page.run_cells(2)
+    assert lab_page.cell_text(2).strip() == "selected 3"
+
+    # select() from Python moves the highlight; it sends a signal, not data
+    lab_page.run_cells(3)
+    page.wait_for_function(HIGHLIGHTED, arg=[MARKS, 6])
+
+    # a second view of the same chart asks for the window and shows every row
+    lab_page.run_cells(4)
+    page.wait_for_function("(sel) => document.querySelectorAll(sel).length === 16", arg=MARKS)
+    assert marks_in(page, 1).count() == 8
+
+    # a click in the second view selects in Python and in the first view too (synced trait)
+    second = marks_in(page, 1)
+    next(second.nth(i) for i in range(8) if step_of(second.nth(i)) == 1).click()
+    page.wait_for_function(HIGHLIGHTED, arg=[MARKS, 1])
+    lab_page.run_cells(5)
+    assert lab_page.cell_text(5).strip() == "selected 1"
+
+    assert page.locator(".probekit-stream-chart .probekit-error:visible").count() == 0
+    page.screenshot(path=str(tmp_path / "stream_chart.png"), full_page=True)
+    lab_page.assert_clean()
+
+
+BROKEN = """\
+from probekit.widgets.stream_chart import StreamChart
+
+broken = StreamChart({"data": {"name": "rows"}, "mark": "not-a-mark"}, title="broken")
+broken
+"""
+
+
+def test_a_chart_that_cannot_be_drawn_says_why_in_the_widget(lab, lab_page):
+    lab.write_notebook("broken.ipynb", [BROKEN])
+    lab_page.open_notebook("broken.ipynb")
+    lab_page.run_cells(0)
+    error = lab_page.page.locator(".probekit-stream-chart .probekit-error")
+    error.wait_for(state="visible")
+    text = error.text_content() or ""
+    prefix = "probekit chart: the chart could not be drawn: "
+    assert text.startswith(prefix) and len(text) > len(prefix)  # and Vega-Lite's reason
+    lab_page.assert_clean()
