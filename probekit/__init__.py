@@ -43,6 +43,8 @@ _LAZY: dict[str, str] = {
     "UnsupportedModelError": "probekit.errors",
     "NonFiniteError": "probekit.errors",
     "StateError": "probekit.errors",
+    "ProbeBoard": "probekit.widgets.board",
+    "board": "probekit.widgets.board",
 }
 
 __all__ = [*sorted(_LAZY), "__version__"]
@@ -70,6 +72,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from probekit.session.dataset_map import dataset_map, isolated_map
     from probekit.session.probe import Probe
     from probekit.session.race import race
+    from probekit.widgets.board import ProbeBoard, board
 
 
 def _jupyter_labextension_paths() -> list[dict[str, str]]:

@@ -21,11 +21,14 @@ if find_spec("ipywidgets") is None:  # pragma: no cover - exercised in a subproc
 # public name -> module that defines it
 _LAZY: dict[str, str] = {
     "StreamChart": "probekit.widgets.stream_chart",
+    "ProbeBoard": "probekit.widgets.board",
+    "board": "probekit.widgets.board",
 }
 
-__all__ = ["StreamChart"]
+__all__ = ["ProbeBoard", "StreamChart", "board"]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from probekit.widgets.board import ProbeBoard, board
     from probekit.widgets.stream_chart import StreamChart
 
 

@@ -1,0 +1,94 @@
+"""What the board writes and leaves behind: session files, chart images, the static snapshot.
+
+A snapshot is a display output with two representations: a PNG of every panel (what
+any viewer shows) and the versioned ``application/vnd.probekit.board+json`` bundle of
+the panel rows (what probekit's JupyterLab renderer draws), so a saved notebook still
+shows the board's last state with no kernel running.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Any
+
+import probekit
+from probekit.charts.board import SELECTED
+from probekit.results import session_file
+
+MIME = "application/vnd.probekit.board+json"
+
+
+def save_session(probe: Any, path: str | os.PathLike[str], meta: dict[str, Any]) -> Path:
+    """The probe's history as a session file (atomic); ``probe.save`` where the probe has it."""
+    save = getattr(probe, "save", None)
+    if callable(save):
+        result = save(path)
+        return Path(result) if result is not None else Path(path)
+    return session_file.save(path, list(probe.history), meta)
+
+
+def bundle(
+    panels: dict[str, list[dict[str, Any]]],
+    *,
+    model: dict[str, Any],
+    settings: dict[str, Any],
+    selected_step: int | None,
+) -> dict[str, Any]:
+    """The board snapshot bundle (format ``probekit.board``, version 1)."""
+    try:
+        from probekit.results.snapshot import board_snapshot
+    except ImportError:
+        return {
+            "format": "probekit.board",
+            "version": 1,
+            "probekit_version": probekit.__version__,
+            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "model": model,
+            "settings": settings,
+            "selected_step": selected_step,
+            "panels": {name: list(rows) for name, rows in panels.items()},
+        }
+    return dict(board_snapshot(panels, model=model, settings=settings, selected_step=selected_step))
+
+
+def composite_spec(
+    charts: list[tuple[dict[str, Any], list[dict[str, Any]]]], selected_step: int | None
+) -> dict[str, Any]:
+    """One static Vega-Lite spec stacking every (spec, rows) with its rows inlined.
+
+    Panels without rows are left out (nothing to show, and Vega cannot size some of them).
+    """
+    parts = []
+    for spec, rows in charts:
+        if not rows:
+            continue
+        part = copy.deepcopy(spec)
+        for key in ("$schema", "config", "params"):
+            part.pop(key, None)
+        part["data"] = {"values": rows}
+        parts.append(part)
+    return {
+        "$schema": "https://vega.github.io/schema/vega-lite/v6.json",
+        "params": [{"name": SELECTED, "value": selected_step}],
+        "vconcat": parts,
+        "spacing": 30,
+    }
+
+
+def png(spec: dict[str, Any], scale: float = 1) -> bytes:
+    import vl_convert as vlc
+
+    return bytes(vlc.vegalite_to_png(spec, scale=scale))
+
+
+def publish(image: bytes, data: dict[str, Any], text: str) -> None:
+    """Display the snapshot as a static output (PNG + bundle + a line of text)."""
+    from IPython.display import publish_display_data
+
+    publish_display_data(
+        {"image/png": base64.b64encode(image).decode("ascii"), MIME: data, "text/plain": text}
+    )
