@@ -43,7 +43,7 @@ build_extension() {
   fi
   link="$venv/share/jupyter/labextensions/probekit"
   if [ "$(readlink "$link" 2>/dev/null || true)" != "$PWD/probekit/labextension" ]; then
-    "$venv/bin/jupyter" labextension develop --overwrite . >/dev/null
+    PATH="$venv/bin:$PATH" "$venv/bin/jupyter-builder" develop --overwrite . >/dev/null
   fi
 }
 

@@ -2,7 +2,7 @@
 
 Thin handlers: each reads the controls, hands one ``Probe`` call to the board's worker
 thread and returns; results reach the charts through one listener subscribed to the
-probe. While a request runs the controls are disabled (Stop stays on), and a second
+probe. While a request runs the buttons are disabled (Stop stays on), and a second
 request is refused, never queued. Errors are shown on the status line in plain words.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,9 @@ from probekit.results import panels
 from probekit.results.probe import ProbeResult
 from probekit.widgets import export
 from probekit.widgets.controls import Actions, ExampleInput, WatchEditor
-from probekit.widgets.feed import FeedControls, as_examples
+from probekit.widgets.feed import FeedControls, as_examples, run_feed
 from probekit.widgets.panels import BoardCharts
+from probekit.widgets.path import PathTracker
 from probekit.widgets.runner import Runner
 from probekit.widgets.settings import Settings, rebuild
 from probekit.widgets.status import StatusLine, explain, model_info
@@ -33,11 +35,16 @@ class Timing:
 
     results: int = 0
     handler: float = 0.0  # the result listener: panel rows and chart messages
-    measure: float = 0.0  # weight-space distances for the trajectory panel
 
 
 class ProbeBoard:
-    """A live board over a :class:`probekit.Probe` (display it, or ``board.widget``)."""
+    """A live board over a :class:`probekit.Probe` (display it, or ``board.widget``).
+
+    ``window`` bounds the rows each chart keeps (the full history stays in the probe);
+    ``trajectory_window`` is the W of the volatility pair. ``measure_path`` measures the
+    displacement and direction volatility of the newest committed step after each request
+    (two passes over the weights); without it those two stay empty.
+    """
 
     def __init__(
         self,
@@ -47,11 +54,11 @@ class ProbeBoard:
         target: str = "",
         window: int = 1000,
         trajectory_window: int = 8,
+        measure_path: bool = True,
     ) -> None:
         self.probe = probe
-        self.trajectory_window = trajectory_window
+        self.path = PathTracker(trajectory_window, measure_path)
         self.timing = Timing()
-        self._measure_due = False
         self.info = model_info(probe.model)
         self.status = StatusLine(self.info)
         self.example = ExampleInput(probe, prompt, target)
@@ -65,6 +72,14 @@ class ProbeBoard:
         self.panels = BoardCharts(lambda: self.probe.history, window)
         self.charts = self.panels.charts
         self.runner = Runner(self._busy)
+        self._buttons = [
+            *self.actions.buttons,
+            self.settings.apply,
+            *self.watch_editor.buttons,
+            self.feed_controls.run,
+            self.save,
+            self.save_charts,
+        ]
         self._wire()
         self._subscribe(probe)
         self._load(probe)
@@ -125,8 +140,10 @@ class ProbeBoard:
         self, name: str, job: Callable[[Any], Any], done: Callable[[Any], None] | None = None
     ) -> bool:
         def finish(value: Any, error: BaseException | None) -> None:
-            if self._measure_due:
-                self._measure_trajectory()
+            if self.path.due:
+                rows = self.path.measured(self.probe, self.charts["trajectory"].rows)
+                if rows is not None:
+                    self.charts["trajectory"].replace(rows)
             if error is not None:
                 self.status.error(f"{name} failed: {explain(error)}")
             elif done is not None:
@@ -186,15 +203,8 @@ class ProbeBoard:
         controls.start(len(examples))
 
         def job(stop: Any) -> tuple[int, str | None]:
-            for done, example in enumerate(examples):
-                if stop.is_set():
-                    return done, None
-                try:
-                    self.probe.step(example, commit=keep, steps=steps)
-                except Exception as exc:
-                    return done, f"item {done + 1} ({example.prompt!r}): {explain(exc)}"
-                controls.advance(done + 1, len(examples))
-            return len(examples), None
+            step = partial(self.probe.step, commit=keep, steps=steps)
+            return run_feed(step, examples, stop, controls.advance)
 
         def finished(value: tuple[int, str | None]) -> None:
             done, error = value
@@ -264,8 +274,9 @@ class ProbeBoard:
         """The one listener: every new result of the board's probe reaches the charts here."""
         if probe is not self.probe:
             return
-        start = time.perf_counter()
-        row = self._trajectory_row(probe, result) if result.committed else None
+        start = time.thread_time()
+        last = self.panels.last_trajectory() if result.committed else None
+        row = self.path.row(probe, result, last) if result.committed else None
         self.panels.add(result, row)
         if not result.ok:
             notes = "; ".join(result.notes)
@@ -274,40 +285,7 @@ class ProbeBoard:
                 f"the model is as it was. {notes}"
             )
         self.timing.results += 1
-        self.timing.handler += time.perf_counter() - start
-
-    def _trajectory_row(self, probe: Any, result: ProbeResult) -> dict[str, Any] | None:
-        """Path length and magnitude volatility from the results (free); the distances later."""
-        committed = probe.committed
-        if not committed or committed[-1] is not result:
-            return None
-        self._measure_due = True
-        last = self.panels.last_trajectory()
-        path_before = float(last["path_length"] or 0.0) if last else 0.0
-        recent = committed[-self.trajectory_window :]
-        return panels.trajectory_row(recent, path_before=path_before, displacement=None, span=None)
-
-    def _measure_trajectory(self) -> None:
-        """Measure displacement and direction volatility of the newest committed step.
-
-        Both need ‖θ_t − θ_s‖ for earlier weights θ_s, a pass over every parameter each, so
-        they are measured once per request (after a Commit, at the end of a feed), not per
-        step of a feed: rows in between show them as missing.
-        """
-        self._measure_due = False
-        committed = self.probe.committed
-        rows = self.charts["trajectory"].rows
-        if len(committed) < 2 or not rows or rows[-1]["step"] != committed[-1].step:
-            return
-        start = time.perf_counter()
-        recent = committed[-self.trajectory_window :]
-        displacement, span = _distances(self.probe, len(committed), len(recent))
-        path_before = float(rows[-1]["path_length"] or 0.0) - committed[-1].delta_l2
-        rows[-1] = panels.trajectory_row(
-            recent, path_before=path_before, displacement=displacement, span=span
-        )
-        self.charts["trajectory"].replace(rows)
-        self.timing.measure += time.perf_counter() - start
+        self.timing.handler += time.thread_time() - start
 
     def _load(self, probe: Any) -> None:
         """Show a probe's existing history (distances of past commits are not known)."""
@@ -317,22 +295,12 @@ class ProbeBoard:
         for result in probe.history:
             if result.committed and result.step not in active:
                 self.panels.undone(result.step)
-        window = self.trajectory_window
-        rows = panels.trajectory(
-            probe.committed, [(None, None)] * len(probe.committed), window=window
-        )
-        self.charts["trajectory"].append(rows)
+        self.charts["trajectory"].append(self.path.history(probe))
 
     def _busy(self, busy: bool, name: str) -> None:
-        for control in (
-            *self.actions.controls,
-            *self.settings.controls,
-            *self.watch_editor.controls,
-            *self.feed_controls.controls,
-            self.save,
-            self.save_charts,
-        ):
-            control.disabled = busy
+        """Buttons off while a request runs (Stop on); fields stay editable for the next one."""
+        for button in self._buttons:
+            button.disabled = busy
         self.feed_controls.stop.disabled = not busy
         self.status.set_busy(busy, name)
 
@@ -356,34 +324,16 @@ class ProbeBoard:
 
     def save_chart_files(self, folder: str | Path) -> int:
         """Write every chart as ``<name>.png`` and ``<name>.svg`` into ``folder``."""
-        target = Path(folder)
-        target.mkdir(parents=True, exist_ok=True)
-        for name, chart in self.charts.items():
-            (target / f"{name}.png").write_bytes(chart.to_png())
-            (target / f"{name}.svg").write_text(chart.to_svg(), encoding="utf-8")
-        return 2 * len(self.charts)
+        return export.chart_files(self.charts, folder)
 
     def settings_dict(self) -> dict[str, Any]:
-        spec = self.probe.spec
-        return {
-            "optimizer": spec.name,
-            "lr": spec.lr,
-            "steps": int(self.settings.steps.value),
-            "momentum": spec.momentum,
-            "weight_decay": spec.weight_decay,
-            "n_tensors": len(self.probe.entries),
-            "watch": list(self.probe.watch_labels),
-        }
+        return export.settings(self.probe, int(self.settings.steps.value))
 
     def snapshot_data(self) -> dict[str, Any]:
         """The board's current state as the ``probekit.board`` bundle."""
         rows = {name: chart.rows for name, chart in self.charts.items()}
-        return export.bundle(
-            rows,
-            model=self.info.as_dict(),
-            settings=self.settings_dict(),
-            selected_step=self.panels.shown,
-        )
+        return export.bundle(rows, model=self.info.as_dict(), settings=self.settings_dict(),
+                             selected_step=self.panels.shown)  # fmt: skip
 
     def snapshot(self) -> None:
         """Display a static picture of the board (PNG + data bundle) that outlives the kernel."""
@@ -394,17 +344,6 @@ class ProbeBoard:
 
     def close(self) -> None:
         self.runner.close()
-
-
-def _distances(probe: Any, committed: int, width: int) -> tuple[float | None, float | None]:
-    """‖θ_t − θ₀‖ and ‖θ_t − θ_{t−width}‖ from the probe's undo snapshots (one pass each)."""
-    from probekit.session.trajectory import distance
-
-    origin, back = probe.snapshot_back(committed), probe.snapshot_back(width)
-    return (
-        distance(origin) if origin is not None else None,
-        distance(back) if back is not None else None,
-    )
 
 
 def board(

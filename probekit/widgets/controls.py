@@ -78,7 +78,7 @@ class Actions:
         )
 
     @property
-    def controls(self) -> list[widgets.Widget]:
+    def buttons(self) -> list[widgets.Button]:
         return [self.probe, self.commit, self.undo, self.reset, self.attribute]
 
 
@@ -111,5 +111,5 @@ class WatchEditor:
         return [item for i, item in enumerate(probe.watch) if i != index]
 
     @property
-    def controls(self) -> list[widgets.Widget]:
+    def buttons(self) -> list[widgets.Button]:
         return [self.add, self.remove]

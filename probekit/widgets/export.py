@@ -31,6 +31,30 @@ def save_session(probe: Any, path: str | os.PathLike[str], meta: dict[str, Any])
     return session_file.save(path, list(probe.history), meta)
 
 
+def chart_files(charts: dict[str, Any], folder: str | os.PathLike[str]) -> int:
+    """Write every chart as ``<name>.png`` and ``<name>.svg`` into ``folder``; file count."""
+    target = Path(folder)
+    target.mkdir(parents=True, exist_ok=True)
+    for name, chart in charts.items():
+        (target / f"{name}.png").write_bytes(chart.to_png())
+        (target / f"{name}.svg").write_text(chart.to_svg(), encoding="utf-8")
+    return 2 * len(charts)
+
+
+def settings(probe: Any, steps: int) -> dict[str, Any]:
+    """The settings the board's next steps use, for session files and snapshots."""
+    spec = probe.spec
+    return {
+        "optimizer": spec.name,
+        "lr": spec.lr,
+        "steps": steps,
+        "momentum": spec.momentum,
+        "weight_decay": spec.weight_decay,
+        "n_tensors": len(probe.entries),
+        "watch": list(probe.watch_labels),
+    }
+
+
 def bundle(
     panels: dict[str, list[dict[str, Any]]],
     *,

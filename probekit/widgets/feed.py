@@ -8,13 +8,15 @@ of ``Example``s, ``(prompt, target)`` pairs or a pandas frame with ``prompt`` an
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import ipywidgets as widgets
 
 import probekit
 from probekit.errors import InputError
+from probekit.widgets.status import explain
 
 
 def parse_lines(text: str) -> list[Any]:
@@ -64,6 +66,28 @@ def _iterate(items: Any) -> Iterable[Any]:
         ) from None
 
 
+def run_feed(
+    step: Callable[[Any], Any],
+    examples: list[Any],
+    stop: threading.Event,
+    advance: Callable[[int, int], None],
+) -> tuple[int, str | None]:
+    """Step on each example until done or ``stop`` is set (checked before every step).
+
+    Returns how many steps were taken and, if one raised, what went wrong (the feed ends
+    there; steps taken before it are kept).
+    """
+    for done, example in enumerate(examples):
+        if stop.is_set():
+            return done, None
+        try:
+            step(example)
+        except Exception as exc:
+            return done, f"item {done + 1} ({example.prompt!r}): {explain(exc)}"
+        advance(done + 1, len(examples))
+    return len(examples), None
+
+
 class FeedControls:
     """A text area of examples, commit-or-isolated choice, progress bar and Stop."""
 
@@ -93,7 +117,3 @@ class FeedControls:
     def advance(self, done: int, total: int) -> None:
         self.progress.value = done
         self.count.value = f"{done} / {total}"
-
-    @property
-    def controls(self) -> list[widgets.Widget]:
-        return [self.run, self.text, self.commit]

@@ -83,14 +83,14 @@ class Runner:
                 value = request.job(self.stop_event)
             except Exception as exc:  # reported on screen by ``done``
                 error = exc
-            start = time.perf_counter()
+            start = time.thread_time()
             try:
                 request.done(value, error)
             except Exception as exc:  # the worker must outlive a failing report
                 self.internal_error = exc
             finally:
                 self._notify(False, request.name)  # controls back on, then accept requests
-                self.overhead += time.perf_counter() - start
+                self.overhead += time.thread_time() - start
                 with self._lock:
                     self.current = None
                     self._idle.set()

@@ -129,7 +129,3 @@ class Settings:
             or self.layers.value.strip()
             or self.pattern.value.strip()
         )
-
-    @property
-    def controls(self) -> list[widgets.Widget]:
-        return [self.optimizer, self.lr, self.steps, self.layers, self.pattern, self.apply]

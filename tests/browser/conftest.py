@@ -5,7 +5,8 @@
   ``lab.write_notebook(name, cells)`` writes a notebook into its root.
 - ``lab_page``: a fresh browser page per test. Every request to a host other than 127.0.0.1 is
   aborted and recorded (``lab_page.blocked``); console errors and uncaught page errors are
-  collected (``lab_page.console_errors``). Helpers open a notebook and run its cells.
+  collected (``lab_page.console_errors``), and what was fetched (``lab_page.fetched``). Helpers
+  open a notebook and run its cells.
 
 Chromium is Debian's (/usr/bin/chromium, or $PROBEKIT_CHROMIUM): nothing downloads a browser.
 Without it the tests skip, unless PROBEKIT_REQUIRE_BROWSER=1 (CI), where they fail.
@@ -192,6 +193,7 @@ class LabPage:
     lab: Lab
     blocked: list[str] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
+    fetched: list[tuple[str, int]] = field(default_factory=list)  # (url, response body bytes)
 
     def open_notebook(self, name: str, timeout_ms: int = 90_000) -> None:
         """Opens a notebook from the lab's root and waits for its kernel to be ready."""
@@ -268,6 +270,10 @@ def lab_page(lab: Lab, browser: Any) -> Iterator[LabPage]:
         ),
     )
     page.on("pageerror", lambda error: result.console_errors.append(f"page error: {error}"))
+    page.on(
+        "requestfinished",
+        lambda request: result.fetched.append((request.url, request.sizes()["responseBodySize"])),
+    )
     page.set_default_timeout(60_000)
     try:
         yield result

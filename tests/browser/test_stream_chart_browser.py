@@ -103,6 +103,14 @@ def test_stream_chart_appends_selects_and_reports_clicks(lab, lab_page, tmp_path
     assert lab_page.cell_text(5).strip() == "selected 1"
 
     assert page.locator(".probekit-stream-chart .probekit-error:visible").count() == 0
+    # the extension's JavaScript came from the server, each file once, for both views
+    ours = [
+        (url.split("?")[0], size)
+        for url, size in lab_page.fetched
+        if "/lab/extensions/probekit/static/" in url and url.split("?")[0].endswith(".js")
+    ]
+    assert len(ours) == len({url for url, _ in ours}) >= 2
+    print(f"probekit JavaScript fetched by the page: {sum(s for _, s in ours):,} bytes")
     page.screenshot(path=str(tmp_path / "stream_chart.png"), full_page=True)
     lab_page.assert_clean()
 

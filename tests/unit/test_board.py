@@ -311,3 +311,17 @@ def test_board_factory_and_lazy_names(tiny_gpt2):
     assert isinstance(b, pk.ProbeBoard) and b.probe.token_grad and b.probe.spec.lr == 0.05
     assert "parameters" in b.status.state.value
     b.close()
+
+
+def test_a_step_that_breaks_the_weights_is_rolled_back_and_explained(tiny_gpt2):
+    model, tok = tiny_gpt2
+    probe = pk.Probe(model, tok, optimizer="sgd", lr=1e38, watch=WATCH)
+    b = ProbeBoard(probe, prompt="the dog says", target=" woof")
+    start = probe.fingerprint()
+    click(b, b.actions.commit)
+    assert rows(b, "timeline")[0]["kind"] == "failed"
+    assert "failed" in b.status.message.value and "rolled back" in b.status.last_error
+    assert probe.committed == () and len(probe.history) == 1
+    assert probe.fingerprint().differences(start) == []
+    assert rows(b, "trajectory") == []
+    b.close()
