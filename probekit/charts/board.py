@@ -59,6 +59,11 @@ def _positive(field: str, log: bool) -> list[str]:
     return [f"isValid(datum.{field}) && datum.{field} > 0"] if log else [f"isValid(datum.{field})"]
 
 
+def _axis() -> alt.Axis:
+    """Short labels, overlapping ones dropped (log axes otherwise crowd their minor ticks)."""
+    return alt.Axis(format="~g", labelOverlap="greedy", labelSeparation=4)
+
+
 def _scale(log: bool) -> alt.Scale:
     return alt.Scale(type="log") if log else alt.Scale(zero=True)
 
@@ -78,7 +83,7 @@ def timeline(log: bool = True) -> Spec:
         .mark_point(filled=True)
         .encode(
             x=alt.X("step:Q", title="step", axis=alt.Axis(format="d")),
-            y=alt.Y("value:Q", scale=_scale(log), title="update size ‖Δθ‖"),
+            y=alt.Y("value:Q", scale=_scale(log), axis=_axis(), title="update size ‖Δθ‖"),
             color=alt.Color("metric:N", title="metric"),
             shape=shape,
             size=size,
@@ -120,6 +125,7 @@ def layer_heatmap(log: bool = True) -> Spec:
                 if log
                 else alt.Scale(scheme="viridis"),
                 title="‖Δθ‖ of the layer",
+                legend=alt.Legend(format=".2g"),
             ),
             stroke=alt.condition(_is_selected(), alt.value("#d62728"), alt.value(None)),
             strokeWidth=alt.condition(_is_selected(), alt.value(2), alt.value(0)),
@@ -143,7 +149,7 @@ def watch_kl(log: bool = True) -> Spec:
         .mark_point(filled=True, size=90)
         .encode(
             y=alt.Y("label:N", title=None, sort=None),
-            x=alt.X("kl:Q", scale=_scale(log), title="KL(before ‖ after)"),
+            x=alt.X("kl:Q", scale=_scale(log), axis=_axis(), title="KL(before ‖ after)"),
             color=alt.Color(
                 "top1_flip:N",
                 title="top-1 flipped",
@@ -187,7 +193,7 @@ def hidden_drift(log: bool = True, metric: str = "cos_drift") -> Spec:
         .mark_line(point=True)
         .encode(
             x=alt.X("layer:N", sort=alt.EncodingSortField("layer_index"), title="layer output"),
-            y=alt.Y(f"{metric}:Q", scale=_scale(log), title=metric),
+            y=alt.Y(f"{metric}:Q", scale=_scale(log), axis=_axis(), title=metric),
             color=alt.Color("label:N", title=None),
             tooltip=["label:N", "layer:N", alt.Tooltip(f"{metric}:Q", format=".3g")],
         )
@@ -204,7 +210,7 @@ def _stream(fields: list[str], title: str, log: bool) -> Any:
         .transform_filter(_positive("value", log)[0])
         .encode(
             x=alt.X("step:Q", title="step", axis=alt.Axis(format="d")),
-            y=alt.Y("value:Q", scale=_scale(log), title=title),
+            y=alt.Y("value:Q", scale=_scale(log), axis=_axis(), title=title),
             color=alt.Color("metric:N", title=None, scale=alt.Scale(domain=fields)),
             tooltip=["step:Q", "metric:N", alt.Tooltip("value:Q", format=".3g")],
         )

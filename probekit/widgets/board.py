@@ -278,9 +278,13 @@ class ProbeBoard:
         if probe is not self.probe:
             return
         start = time.thread_time()
-        last = self.panels.last_trajectory() if result.committed else None
-        row = self.path.row(probe, result, last) if result.committed else None
-        self.panels.add(result, row)
+        try:
+            last = self.panels.last_trajectory() if result.committed else None
+            row = self.path.row(probe, result, last) if result.committed else None
+            self.panels.add(result, row)
+        except Exception as exc:  # shown on screen, not lost in a warning
+            self.status.error(f"step {result.step} was taken but not drawn: {explain(exc)}")
+            return
         if not result.ok:
             notes = "; ".join(result.notes)
             self.status.error(

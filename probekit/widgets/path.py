@@ -65,7 +65,7 @@ def distances(probe: Any, committed: int, width: int) -> tuple[float | None, flo
     from probekit.session.trajectory import distance
 
     origin, back = probe.snapshot_back(committed), probe.snapshot_back(width)
-    return (
-        distance(origin) if origin is not None else None,
-        distance(back) if back is not None else None,
-    )
+    displacement = distance(origin) if origin is not None else None
+    if back is origin:  # the window reaches back to the origin: one pass serves both
+        return displacement, displacement
+    return displacement, distance(back) if back is not None else None

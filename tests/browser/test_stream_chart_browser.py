@@ -36,6 +36,13 @@ print("rows", len(chart.rows))
 SHOW_SELECTED = 'print("selected", chart.selected)'
 SELECT = "chart.select(6)"
 SHOW_AGAIN = "chart"
+WINDOWED = """\
+small = StreamChart(spec, window=10, title="window of 10 steps")
+display(small)
+for s in range(60):
+    small.append([{"step": s, "v": float(s)}])
+print("steps", sorted(r["step"] for r in small.rows))
+"""
 
 MARKS = ".probekit-stream-chart g.mark-symbol path"
 # true once the one fully opaque mark (the selected_step condition) is the given step
@@ -59,7 +66,8 @@ def step_of(mark) -> int:
 
 def test_stream_chart_appends_selects_and_reports_clicks(lab, lab_page, tmp_path):
     lab.write_notebook(
-        "stream.ipynb", [SETUP, APPEND, SHOW_SELECTED, SELECT, SHOW_AGAIN, SHOW_SELECTED]
+        "stream.ipynb",
+        [SETUP, APPEND, SHOW_SELECTED, SELECT, SHOW_AGAIN, SHOW_SELECTED, WINDOWED],
     )
     page = lab_page.page
     lab_page.open_notebook("stream.ipynb")
@@ -101,6 +109,20 @@ def test_stream_chart_appends_selects_and_reports_clicks(lab, lab_page, tmp_path
     page.wait_for_function(HIGHLIGHTED, arg=[MARKS, 1])
     lab_page.run_cells(5)
     assert lab_page.cell_text(5).strip() == "selected 1"
+
+    # a bounded window: evictions remove exactly the rows Python dropped
+    lab_page.run_cells(6)
+    printed = re.search(r"steps \[([\d, ]+)\]", lab_page.cell_text(6))
+    assert printed, lab_page.cell_text(6)
+    kept = sorted(int(n) for n in printed.group(1).split(","))
+    assert len(kept) <= 10 and kept[0] == 0 and kept[-1] == 59
+    small = marks_in(page, 2)
+    page.wait_for_function(
+        "([sel, n]) => document.querySelectorAll(sel)[2].querySelectorAll("
+        "  'g.mark-symbol path').length === n",
+        arg=[".probekit-stream-chart", len(kept)],
+    )
+    assert sorted(step_of(small.nth(i)) for i in range(len(kept))) == kept
 
     assert page.locator(".probekit-stream-chart .probekit-error:visible").count() == 0
     # the extension's JavaScript came from the server, each file once, for both views

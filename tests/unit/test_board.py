@@ -79,21 +79,24 @@ def test_commit_undo_reset(board):
     assert board.probe.fingerprint().differences(start) == []
     assert board.probe.history == []
     assert all(chart.rows == [] for chart in board.charts.values())
+    click(board, board.actions.undo)
+    assert "nothing to undo" in board.status.last_error
 
 
-def test_committed_stream_matches_probe_run(tiny_gpt2, tiny_tokenizer):
+@pytest.mark.parametrize(("n", "window"), [(5, 3), (3, 8)])
+def test_committed_stream_matches_probe_run(tiny_gpt2, tiny_tokenizer, n, window):
     """The trajectory panel's last row against ``probe.run`` on an identical model."""
     from tests import tiny
 
     model, tok = tiny_gpt2
-    examples = FEED[:5]
+    examples = FEED[:n]
     probe = pk.Probe(model, tok, optimizer="sgd", lr=0.1, watch=WATCH)
-    b = ProbeBoard(probe, trajectory_window=3)
+    b = ProbeBoard(probe, trajectory_window=window)
     assert b.feed(examples, commit=True) and b.wait(60)
     other = pk.Probe(tiny.make_gpt2(tiny_tokenizer), tok, optimizer="sgd", lr=0.1, watch=WATCH)
-    final = other.run(examples, window=3).stream[-1]
+    final = other.run(examples, window=window).stream[-1]
     row = rows(b, "trajectory")[-1]
-    assert row["step"] == 4
+    assert row["step"] == n - 1
     for key in panels.TRAJECTORY_KEYS[1:]:
         assert row[key] == pytest.approx(getattr(final, key), rel=1e-5), key
     b.close()
@@ -309,8 +312,23 @@ def test_board_factory_and_lazy_names(tiny_gpt2):
     model, tok = tiny_gpt2
     b = pk.board(model, tok, lr=0.05, watch=WATCH, prompt="the cat says", target=" meow")
     assert isinstance(b, pk.ProbeBoard) and b.probe.token_grad and b.probe.spec.lr == 0.05
-    assert "parameters" in b.status.state.value
+    n_params = sum(p.numel() for p in model.parameters())
+    assert (
+        b.status.state.value
+        == f"idle · {type(model).__name__} · cpu · float32 · {n_params:,} parameters"
+    )
     b.close()
+
+
+def test_a_chart_failure_is_shown_not_lost(board, monkeypatch):
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("<b>no</b> chart")
+
+    monkeypatch.setattr(board.panels, "add", broken)
+    click(board, board.actions.probe)
+    assert (
+        "step 0 was taken but not drawn: RuntimeError: <b>no</b> chart" in board.status.last_error
+    )
 
 
 def test_a_step_that_breaks_the_weights_is_rolled_back_and_explained(tiny_gpt2):
