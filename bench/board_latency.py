@@ -13,7 +13,10 @@ the timeline's SVG holds the new step's mark (a MutationObserver on the chart); 
 The browser set-up is the browser tests' (tests/browser/conftest.py): JupyterLab on 127.0.0.1,
 Debian's Chromium, every other host blocked.
 
-    python bench/board_latency.py [--clicks 20] [--warmup 3]
+    python bench/board_latency.py [--clicks 20] [--warmup 3] [--pause-ms 500] [--busy-status-only]
+
+``--busy-status-only`` is a what-if: the board's buttons are not disabled while a step runs
+(only the status line says busy), to show what those widget updates cost on the way.
 
 It runs through pytest so that it shares those fixtures (Chromium and Playwright are needed;
 see tests/browser/conftest.py).
@@ -31,7 +34,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 CLICKS = "PROBEKIT_BENCH_CLICKS"
 WARMUP = "PROBEKIT_BENCH_WARMUP"
-PAUSE_MS = int(os.environ.get("PROBEKIT_BENCH_PAUSE_MS", "500"))  # between clicks, as a person
+STATUS_ONLY = "PROBEKIT_BENCH_BUSY_STATUS_ONLY"
+PAUSE = "PROBEKIT_BENCH_PAUSE_MS"
 
 ECHO = """\
 import ipywidgets as widgets
@@ -68,6 +72,8 @@ def timed_append(rows):
     sent_at.append(time.perf_counter())
 
 timeline.append = timed_append
+if {status_only}:  # what-if: busy shown on the status line only, no buttons toggled
+    board.runner._on_busy = lambda busy, name: board.status.set_busy(busy, name)
 
 bare(3, 0)
 hot += bare({n}, 0)
@@ -112,7 +118,10 @@ def test_click_to_chart_latency(lab, lab_page):
 
     clicks, warmup = int(os.environ.get(CLICKS, "20")), int(os.environ.get(WARMUP, "3"))
     half = max(clicks // 2, 1)
-    cells = [SETUP, ECHO, BARE.format(n=half), REPORT.format(n=half)]
+    pause_ms = int(os.environ.get(PAUSE, "500"))  # between clicks, as a person clicks
+    status_only = os.environ.get(STATUS_ONLY) == "1"
+    bare_cell = BARE.format(n=half, status_only=status_only)
+    cells = [SETUP, ECHO, bare_cell, REPORT.format(n=half)]
     lab.write_notebook("latency.ipynb", cells)
     lab_page.open_notebook("latency.ipynb")
     board = BoardPage(lab_page)
@@ -122,7 +131,7 @@ def test_click_to_chart_latency(lab, lab_page):
         board.press("Probe", step)
     measured = []
     for step in range(warmup, warmup + clicks):
-        board.page.wait_for_timeout(PAUSE_MS)
+        board.page.wait_for_timeout(pause_ms)
         measured.append(board.press("Probe", step))
     echo = echo_round_trips(board, clicks)
     lab_page.run_cells(3)
@@ -142,7 +151,9 @@ def test_click_to_chart_latency(lab, lab_page):
         (f"bare probe.step, one every 0.3 s, median of {n}", spaced, f"max {spaced_max:.1f}"),
         ("the board's result listener per step (rows, messages)", listener, ""),
     ]
+    what_if = " [what-if: buttons not toggled while busy]" if status_only else ""
     print(f"\ndemo model, 3 watch items, one isolated SGD step per click ({os.cpu_count()} cores)")
+    print(f"  {pause_ms} ms pause between clicks{what_if}")
     for label, ms, extra in rows:
         print(f"  {label:<58} {ms:7.1f} ms  {extra}")
     print("  Probe clicks (ms): " + ", ".join(f"{ms:.0f}" for ms in measured))
@@ -153,8 +164,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clicks", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--pause-ms", type=int, default=500, help="between clicks")
+    parser.add_argument(
+        "--busy-status-only",
+        action="store_true",
+        help="what-if: show busy on the status line only (the board's buttons are not toggled)",
+    )
     args = parser.parse_args()
     os.environ[CLICKS], os.environ[WARMUP] = str(args.clicks), str(args.warmup)
+    os.environ[PAUSE] = str(args.pause_ms)
+    os.environ[STATUS_ONLY] = "1" if args.busy_status_only else "0"
     os.chdir(ROOT)
     sys.path.insert(0, str(ROOT))
     import pytest
