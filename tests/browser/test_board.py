@@ -93,3 +93,9 @@ def test_board_steps_selects_feeds_and_stops_in_the_browser(lab, lab_page, tmp_p
     if os.environ.get("PROBEKIT_BOARD_SCREENSHOT"):
         shutil.copyfile(shot, os.environ["PROBEKIT_BOARD_SCREENSHOT"])
     lab_page.assert_clean()
+
+    # and the guard is live: a request to another host is refused and counted
+    outcome = board.page.evaluate(
+        "() => fetch('http://192.0.2.1/offline-check').then(() => 'sent', () => 'refused')"
+    )
+    assert outcome == "refused" and lab_page.blocked == ["http://192.0.2.1/offline-check"]
