@@ -202,21 +202,24 @@ class BoardPage:
             timeout=timeout_ms,
         )
 
-    def click_step(self, step: int) -> None:
-        """Clicks the timeline's ‖Δθ‖₂ mark of ``step`` (a real mouse click on the SVG)."""
+    def click_step(self, step: int, panel: str = "timeline") -> None:
+        """Clicks a mark of ``step`` (a real mouse click on the SVG): in the timeline its ‖Δθ‖₂
+        point, in the heatmap one of its cells."""
         found = self.page.evaluate(
             """([prefix, step]) => {
                 const chart = window.probekitTest.panel(prefix);
-                const mark = [...chart.querySelectorAll('.role-mark > path')].find((el) =>
-                    el.__data__?.datum?.step === step && el.__data__.datum.metric === 'delta_l2');
+                const mark = [...chart.querySelectorAll('.role-mark > path')].find((el) => {
+                    const datum = el.__data__?.datum;
+                    return datum?.step === step && (datum.metric ?? 'delta_l2') === 'delta_l2';
+                });
                 document.querySelectorAll('[data-probekit-target]').forEach(
                     (el) => el.removeAttribute('data-probekit-target'));
                 mark?.setAttribute('data-probekit-target', '');
                 return !!mark;
             }""",
-            [PANELS["timeline"], step],
+            [PANELS[panel], step],
         )
-        assert found, f"the timeline draws no mark for step {step}"
+        assert found, f"the {panel} panel draws no mark for step {step}"
         self.page.locator("[data-probekit-target]").click()
 
     def screenshot(self, path: str) -> None:

@@ -79,6 +79,12 @@ def test_board_steps_selects_feeds_and_stops_in_the_browser(lab, lab_page, tmp_p
             assert own.endswith("— step 4"), title
             assert "step 4" in drawn, title
 
+    # a cell of the heatmap selects too, and the timeline's step again after it
+    board.click_step(newest - 1, "layers")
+    board.wait_shown(newest - 1)
+    board.click_step(4)
+    board.wait_shown(4)
+
     # token attribution of the prompt fills the last panel (it takes one more isolated step)
     board.button("Token attribution").click()
     board.page.wait_for_function(
