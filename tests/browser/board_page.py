@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from probekit.widgets.panels import TITLES
+
 SETUP = """\
 import probekit as pk
 
@@ -28,16 +30,8 @@ board
 # Thirty examples of a family the demo model never saw (it learns them as it goes).
 FEED = "\n".join(f"{a} minus {b} is | {a - b}" for a in range(4, 10) for b in range(1, 6))
 
-# The first words of each panel's title (the widget's own title line).
-PANELS = {
-    "timeline": "update size and loss per step",
-    "layers": "‖Δθ‖ by layer and step",
-    "watch": "logit shift (KL) on the watch set",
-    "topk": "top-k next tokens before/after",
-    "drift": "hidden-state drift by layer",
-    "trajectory": "committed steps: path and volatility",
-    "tokens": "token attribution",
-}
+# The first words of each panel's title line (the attribution panel's changes once it is used).
+PANELS = {**TITLES, "tokens": "token attribution"}
 
 # In-page helpers, defined once per page: find a panel, read the rows behind its marks.
 HELPERS = """() => {
