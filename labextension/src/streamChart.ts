@@ -166,8 +166,11 @@ export class StreamChartView extends DOMWidgetView {
       changeset.remove(removalPredicate(String(this.model.get('key')), changes.remove));
     }
     changeset.insert(changes.insert);
+    // resize(): lay the view out again, so axis labels and legends that came with the new rows
+    // are not clipped (Vega sizes a view once, when it is first drawn with no rows).
     view
       .change(DATASET, changeset)
+      .resize()
       .runAsync()
       .catch((error: unknown) => this.showError('an update could not be drawn', error));
   }

@@ -91,6 +91,7 @@ class ProbeBoard:
 
     def _layout(self) -> widgets.Widget:
         c = self.charts
+        wrap = widgets.Layout(flex_flow="row wrap")  # a narrow notebook stacks the charts
         controls = widgets.Tab(
             children=[
                 self.feed_controls.widget,
@@ -106,9 +107,11 @@ class ProbeBoard:
                 self.example.widget,
                 self.actions.widget,
                 controls,
-                widgets.HBox([c["timeline"], c["layers"]]),
-                widgets.HBox([c["watch"], widgets.VBox([self.panels.topk_label, c["topk"]])]),
-                widgets.HBox([c["drift"], c["trajectory"]]),
+                widgets.HBox([c["timeline"], c["layers"]], layout=wrap),
+                widgets.HBox(
+                    [c["watch"], widgets.VBox([self.panels.topk_label, c["topk"]])], layout=wrap
+                ),
+                widgets.HBox([c["drift"], c["trajectory"]], layout=wrap),
                 c["tokens"],
             ]
         )

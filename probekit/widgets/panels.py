@@ -29,6 +29,7 @@ TITLES = {
     "tokens": "token attribution of the current prompt",
 }
 PER_STEP = ("watch", "topk", "drift")
+CLICKABLE = ("timeline", "layers")  # a click on a step's mark shows that step everywhere
 LOG_SCALED = ("timeline", "layers", "watch", "drift")
 EXAMPLE_LABEL = "example"
 
@@ -48,8 +49,8 @@ class BoardCharts:
         self.newest: int | None = None
         self.topk_label = widgets.Dropdown(description="top-k of", options=[EXAMPLE_LABEL])
         self.topk_label.observe(lambda _change: self._refresh_topk(), names="value")
-        self.charts["timeline"].observe(self._clicked, names="selected")
-        self.charts["layers"].observe(self._clicked, names="selected")
+        for name in CLICKABLE:
+            self.charts[name].observe(self._clicked, names="selected")
 
     # -- feeding ---------------------------------------------------------------------
     def add(self, result: ProbeResult, trajectory_row: dict[str, Any] | None = None) -> None:
@@ -81,6 +82,8 @@ class BoardCharts:
                 chart.select(result.step)
                 if name != "tokens":
                     chart.title = f"{TITLES[name]} — step {result.step}"
+            for name in CLICKABLE:  # in step with what is shown, so any later click is a change
+                self.charts[name].selected = result.step
 
     def undone(self, step: int) -> None:
         """A committed step was undone: mark it in the timeline, drop its trajectory row."""
@@ -100,6 +103,8 @@ class BoardCharts:
                 chart.select(None)
                 chart.title = TITLES[name]
             self.shown = self.newest = None
+            for name in CLICKABLE:
+                self.charts[name].selected = None
 
     def tokens(self, rows: list[dict[str, Any]], title: str) -> None:
         with self._lock:
@@ -120,7 +125,7 @@ class BoardCharts:
     # -- selection ---------------------------------------------------------------------
     def _clicked(self, change: dict[str, Any]) -> None:
         step = change["new"]
-        if step is None:
+        if step is None or step == self.shown:
             return
         result = self.result(step)
         if result is not None:
