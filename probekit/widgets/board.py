@@ -2,12 +2,16 @@
 
 Thin handlers: each reads the controls, hands one ``Probe`` call to the board's worker
 thread and returns; results reach the charts through one listener subscribed to the
-probe. While a request runs the buttons are disabled (Stop stays on), and a second
-request is refused, never queued. Errors are shown on the status line in plain words.
+probe. A second request while one runs is refused, never queued. A request that runs
+longer than a blink (``DISABLE_AFTER``) also greys out the buttons and turns Stop on;
+a single quick step only changes the status line, so the buttons do not flicker and the
+new chart rows are not queued behind a dozen button messages. Errors are shown on the
+status line in plain words.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +31,9 @@ from probekit.widgets.path import PathTracker
 from probekit.widgets.runner import Runner
 from probekit.widgets.settings import Settings, rebuild
 from probekit.widgets.status import StatusLine, explain, model_info
+
+# Seconds a request runs before the buttons are greyed out (quick steps never toggle them).
+DISABLE_AFTER = 0.15
 
 
 @dataclass
@@ -71,6 +78,9 @@ class ProbeBoard:
         self.save_charts = widgets.Button(description="Save charts (PNG+SVG)")
         self.panels = BoardCharts(lambda: self.probe.history, window)
         self.charts = self.panels.charts
+        self._controls_lock = threading.Lock()
+        self._busy_now = False
+        self._disable_timer: threading.Timer | None = None
         self.runner = Runner(self._busy)
         self._buttons = [
             *self.actions.buttons,
@@ -305,11 +315,35 @@ class ProbeBoard:
         self.charts["trajectory"].append(self.path.history(probe))
 
     def _busy(self, busy: bool, name: str) -> None:
-        """Buttons off while a request runs (Stop on); fields stay editable for the next one."""
-        for button in self._buttons:
-            button.disabled = busy
-        self.feed_controls.stop.disabled = not busy
+        """Status at once; buttons off (Stop on) only once a request outlasts ``DISABLE_AFTER``.
+
+        Fields stay editable for the next request either way; the runner refuses a
+        second request while one runs, greyed out or not.
+        """
         self.status.set_busy(busy, name)
+        with self._controls_lock:
+            self._busy_now = busy
+            if self._disable_timer is not None:
+                self._disable_timer.cancel()
+                self._disable_timer = None
+            if busy:
+                self._disable_timer = threading.Timer(DISABLE_AFTER, self._disable_if_busy)
+                self._disable_timer.daemon = True
+                self._disable_timer.start()
+            else:
+                self._set_controls(busy=False)
+
+    def _disable_if_busy(self) -> None:
+        with self._controls_lock:
+            if self._busy_now:
+                self._set_controls(busy=True)
+
+    def _set_controls(self, *, busy: bool) -> None:
+        for button in self._buttons:
+            if button.disabled != busy:
+                button.disabled = busy
+        if self.feed_controls.stop.disabled == busy:
+            self.feed_controls.stop.disabled = not busy
 
     # -- export ------------------------------------------------------------------------
     def _save(self) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import ipywidgets as widgets
 import pytest
@@ -30,6 +31,15 @@ def board(tiny_gpt2):
 def click(board: ProbeBoard, button: widgets.Button) -> None:
     button.click()
     assert board.wait(60), "the board did not become idle"
+
+
+def eventually(condition, seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def rows(board: ProbeBoard, name: str) -> list[dict]:
@@ -140,7 +150,8 @@ def test_stop_button_mid_feed(board):
     board.feed_controls.text.value = "\n".join(f"{e.prompt} | {e.target}" for e in FEED)
     board.feed_controls.run.click()
     assert started.wait(30)
-    assert board.feed_controls.run.disabled and not board.feed_controls.stop.disabled
+    assert eventually(lambda: board.feed_controls.run.disabled)
+    assert not board.feed_controls.stop.disabled
     board.feed_controls.stop.click()
     assert board.wait(60)
     assert 1 <= len(board.probe.history) < len(FEED)
@@ -172,14 +183,28 @@ def test_second_request_refused_while_busy(board):
     board.actions.commit.click()
     assert inside.wait(30)
     try:
-        assert board.actions.probe.disabled and board.actions.undo.disabled
         assert board.status.state.value.startswith("busy: commit")
+        board.actions.probe.click()  # refused even before the buttons are greyed out
+        assert "was not started" in board.status.message.value
+        assert eventually(lambda: board.actions.probe.disabled and board.actions.undo.disabled)
         board.actions.probe.click()  # a second request while the first one runs
         assert "was not started" in board.status.message.value
     finally:
         release.set()
     assert board.wait(60)
     assert [r.committed for r in board.probe.history] == [True], "nothing interleaved"
+    assert not board.actions.probe.disabled and board.feed_controls.stop.disabled
+
+
+def test_a_quick_request_does_not_toggle_the_buttons(board):
+    changes = []
+    board.actions.probe.observe(lambda change: changes.append(change["new"]), names="disabled")
+    board.feed_controls.stop.observe(lambda change: changes.append(change["new"]), names="disabled")
+    assert board._request("quick", lambda _stop: None)
+    assert board.wait(10)
+    time.sleep(0.3)  # past DISABLE_AFTER: a late timer must not grey anything out
+    assert changes == []
+    assert not board.actions.probe.disabled and board.feed_controls.stop.disabled
 
 
 def test_hostile_text_stays_literal(board):
