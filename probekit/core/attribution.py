@@ -32,7 +32,8 @@ from probekit.core.batch import accepts_logits_to_keep
 from probekit.core.inputs import EncodedExample, Example, encode
 from probekit.core.loading import context_length
 from probekit.core.params import ParamEntry
-from probekit.core.sandbox import preserved
+from probekit.core.lock import guarded
+from probekit.core.sandbox import grad_enabled, preserved
 from probekit.errors import InputError, OutOfMemoryError
 from probekit.results.attribution import TokenAttribution
 
@@ -65,7 +66,7 @@ def attribute(
     """
     _check_options(method, baseline, n_steps, internal_batch_size)
     enc = _encode(model, tokenizer, prompt, target)
-    with preserved(model, _entries(model)):
+    with guarded(model, "an attribution"), grad_enabled(), preserved(model, _entries(model)):
         if method == "ig":
             batch = internal_batch_size or auto_batch_size(model, len(enc.input_ids), n_steps)
             rows, deltas = _with_memory_retry(
@@ -88,7 +89,7 @@ def token_grad(model: Any, tokenizer: Any, prompt: str, target: str) -> TokenAtt
     uses that token's own NLL.
     """
     enc = _encode(model, tokenizer, prompt, target)
-    with preserved(model, _entries(model)):
+    with guarded(model, "token_grad"), grad_enabled(), preserved(model, _entries(model)):
         rows, deltas = _gradient_rows(model, enc, "token_grad")
         sequence = _loss_grad_norms(model, enc)
     return _result(tokenizer, enc, "token_grad", rows, sequence, deltas, None, None)

@@ -4,15 +4,20 @@
 parameters requiring grad, the user's ``.grad`` set aside, RNG saved) and restores
 every one of those on exit. ``WeightSnapshot`` holds a bit-exact copy of the stepped
 storages, so a step can be reverted.
+
+A held-back Ctrl-C (:mod:`probekit.core.interrupts`) is raised at the start of every
+forward pass inside ``preserved`` — a point from which unwinding restores everything.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import torch
 
+from probekit.core import interrupts
 from probekit.core.params import ParamEntry
 
 
@@ -31,6 +36,7 @@ def preserved(model: torch.nn.Module, entries: Sequence[ParamEntry]) -> Iterator
             p.grad = None
             p.requires_grad_(id(p) in selected)
         model.eval()
+        model.register_forward_pre_hook(_poll)  # removed with every other new hook on exit
         yield
     finally:
         for p, grad in grads:
@@ -41,6 +47,33 @@ def preserved(model: torch.nn.Module, entries: Sequence[ParamEntry]) -> Iterator
             module.training = mode
         _drop_new_hooks(model, hooks)
         _set_rng_state(rng)
+
+
+def _poll(module: torch.nn.Module, args: Any) -> None:
+    interrupts.poll()
+
+
+@contextmanager
+def grad_enabled() -> Iterator[None]:
+    """Gradients on, also inside the caller's ``torch.no_grad()`` or ``inference_mode()``."""
+    with torch.inference_mode(False), torch.enable_grad():
+        yield
+
+
+def weights_checksum(model: torch.nn.Module) -> torch.Tensor:
+    """Per-parameter Σθ and ‖θ‖₂: sees edits that bump no version counter (``.data``).
+
+    Two cheap reductions over the weights (far less than the forward pass a stale
+    cache would wrongly save); compared bit for bit, so NaN never matches. Σθ catches
+    sign flips that leave the norm alone.
+    """
+    params = [p.detach() for p in dict.fromkeys(model.parameters())]
+    if not params:
+        return torch.zeros(0, dtype=torch.float64)
+    with torch.no_grad():
+        norms = torch.stack(torch._foreach_norm(params, 2)).double()
+        sums = torch.stack([p.sum(dtype=torch.float64) for p in params])
+    return torch.stack([norms, sums]).cpu()
 
 
 # Hook dicts of nn.Module, and the marker transformers sets when it installs its

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -24,11 +23,12 @@ from probekit.core.descent import GradObserver
 from probekit.core.evaluation import Evaluation, evaluate
 from probekit.core.fingerprint import Fingerprint, fingerprint
 from probekit.core.inputs import EncodedExample, Example, TruncationPolicy, as_example, encode
+from probekit.core.lock import exclusive, guarded
 from probekit.core.loading import check_vocab, context_length
 from probekit.core.optimizer import OptimizerName, OptimizerSpec, OptimizerState, Updater
 from probekit.core.params import ParamEntry, select
 from probekit.core.per_example import Functional
-from probekit.core.sandbox import WeightSnapshot, preserved
+from probekit.core.sandbox import WeightSnapshot, grad_enabled, preserved, weights_checksum
 from probekit.core.step import StepOutcome, StepRequest, Watched, take_step
 from probekit.errors import InputError, StateError
 from probekit.results.attribution import AttributionShift, TokenAttribution
@@ -83,6 +83,31 @@ class Probe:
         max_undo: int | None = None,
         on_result: Listener | None = None,
     ) -> None:
+        with exclusive(model, "building a Probe"):
+            self._build(model, tokenizer, optimizer, lr, steps, watch, layers, pattern, momentum,
+                        weight_decay, top_k, influence, linearize, token_grad, truncation,
+                        max_undo, on_result)  # fmt: skip
+
+    def _build(
+        self,
+        model: Any,
+        tokenizer: Any,
+        optimizer: OptimizerName,
+        lr: float,
+        steps: int,
+        watch: Iterable[WatchItem],
+        layers: Iterable[int | str] | None,
+        pattern: str | None,
+        momentum: float,
+        weight_decay: float | None,
+        top_k: int,
+        influence: bool,
+        linearize: bool,
+        token_grad: bool,
+        truncation: TruncationPolicy,
+        max_undo: int | None,
+        on_result: Listener | None,
+    ) -> None:
         check_vocab(model, tokenizer)
         self.model, self.tokenizer = model, tokenizer
         self.max_length = context_length(model, tokenizer)
@@ -99,10 +124,11 @@ class Probe:
         self._commits: list[_Commit] = []
         self._trimmed = False
         self._max_undo = max_undo if max_undo is not None else self._default_undo_depth()
+        self._undo_budget = UNDO_BUDGET_BYTES if max_undo is None else None
         self._listeners: list[Listener] = [on_result] if on_result else []
-        self._lock = threading.Lock()
         self._watched: Watched | None = None
-        self._versions: tuple[int, ...] = ()
+        self._versions: tuple[Any, ...] = ()
+        self._checksum: torch.Tensor | None = None
         self._watch_items: tuple[Example, ...] = ()
         self.watch = list(watch)
         self._warn_about_user_hooks()
@@ -116,8 +142,9 @@ class Probe:
     def watch(self, items: Iterable[WatchItem]) -> None:
         examples = tuple(as_example(i) for i in items)
         encoded = tuple(self._encode(e, require_target=False) for e in examples)
-        self._watch_items = examples
-        self._watched = Watched(encoded, _labels(examples), None, None)
+        with self._exclusive("changing the watch set"):
+            self._watch_items = examples
+            self._watched = Watched(encoded, _labels(examples), None, None)
 
     # -- stepping ------------------------------------------------------------------
     def step(
@@ -175,8 +202,9 @@ class Probe:
 
         if not isinstance(window, int) or window < 1:
             raise InputError(f"window must be a positive integer, got {window!r}")
-        return run(self, examples, window=min(window, self._max_undo), ema_beta=ema_beta,
-                   progress=progress)  # fmt: skip
+        with self._exclusive("a run"):
+            return run(self, examples, window=min(window, self._max_undo), ema_beta=ema_beta,
+                       progress=progress)  # fmt: skip
 
     def snapshot_back(self, width: int) -> WeightSnapshot | None:
         """The weights from ``width`` commits ago, if undo still holds them contiguously."""
@@ -185,7 +213,8 @@ class Probe:
         return self._commits[-width].snapshot
 
     def _take(self, encoded: EncodedExample, request: StepRequest) -> ProbeResult:
-        with self._exclusive():
+        with self._exclusive(), grad_enabled():
+            self._check_selection()
             outcome = take_step(
                 self.model,
                 self.tokenizer,
@@ -201,7 +230,7 @@ class Probe:
 
     def undo(self) -> ProbeResult:
         """Revert the last committed step bit-exactly; returns the result that was undone."""
-        with self._exclusive():
+        with self._exclusive("undo"):
             if not self._commits:
                 raise StateError("nothing to undo: no committed step is left")
             if self._trimmed and len(self._commits) == 1:
@@ -217,7 +246,7 @@ class Probe:
 
     def reset(self) -> None:
         """Restore the weights and optimizer state from before the first commit; clear history."""
-        with self._exclusive():
+        with self._exclusive("reset"):
             if self._commits:
                 self._commits[0].snapshot.restore()
                 self.updater.load_state(self._commits[0].optimizer_state)
@@ -231,19 +260,31 @@ class Probe:
         """Everything committed inside the block is rolled back on exit, bit-exactly.
 
         Weights, optimizer state, the undo stack and the history return to what they
-        were on entry — also after an exception or Ctrl-C.
+        were on entry — also after an exception or Ctrl-C. The model is held for the
+        whole block: another thread's request is refused until it ends.
         """
-        snapshot = WeightSnapshot(self.entries)
-        optimizer_state = self.updater.save_state()
-        commits, trimmed, history = list(self._commits), self._trimmed, len(self.history)
-        try:
-            yield
-        finally:
-            snapshot.restore()
-            self.updater.load_state(optimizer_state)
-            self._commits, self._trimmed = commits, trimmed
-            del self.history[history:]
-            self._invalidate()
+        with exclusive(self.model, "a checkpoint"):
+            with self._exclusive("a checkpoint"):
+                snapshot = WeightSnapshot(self.entries)
+                optimizer_state = self.updater.save_state()
+                commits, trimmed, history = list(self._commits), self._trimmed, len(self.history)
+            interrupted = False
+            try:
+                yield
+            finally:
+                while True:  # a Ctrl-C during the rollback restarts it (every part is idempotent)
+                    try:
+                        with self._exclusive("a checkpoint"):
+                            snapshot.restore()
+                            self.updater.load_state(optimizer_state)
+                            self._commits, self._trimmed = commits, trimmed
+                            del self.history[history:]
+                            self._invalidate()
+                        break
+                    except KeyboardInterrupt:
+                        interrupted = True
+                if interrupted:
+                    raise KeyboardInterrupt
 
     def attribute(
         self, prompt: str, target: str, method: Method = "ig", **options: Any
@@ -282,7 +323,8 @@ class Probe:
     def evaluate(self, examples: Iterable[WatchItem]) -> Evaluation:
         """Loss, p(target) and top-1 correctness of each example at the current weights."""
         encoded = [self._encode(as_example(e), require_target=True) for e in examples]
-        return evaluate(self.model, self.entries, encoded, self._pad_id())
+        with self._exclusive("an evaluation"):
+            return evaluate(self.model, self.entries, encoded, self._pad_id())
 
     def watch_outputs(self) -> Watched:
         """The watch set's outputs at the current weights (cached while they are unchanged)."""
@@ -303,17 +345,19 @@ class Probe:
         gradients off, and restores everything on exit; the live weights are only read.
         """
         assert self._watched is not None
-        with self._exclusive(), preserved(self.model, self.entries), torch.no_grad():
-            yield isolated.Setup(
-                fn=Functional(self.model, self.entries),
-                entries=self.entries,
-                spec=self.spec,
-                state=self.updater.save_state(),
-                steps=self.steps,
-                watch=self._watched.items,
-                pad_id=self._pad_id(),
-                chunk_size=chunk_size,
-            )
+        with self._exclusive("an isolated map"):
+            self._check_selection()
+            with preserved(self.model, self.entries), torch.no_grad():
+                yield isolated.Setup(
+                    fn=Functional(self.model, self.entries),
+                    entries=self.entries,
+                    spec=self.spec,
+                    state=self.updater.save_state(),
+                    steps=self.steps,
+                    watch=self._watched.items,
+                    pad_id=self._pad_id(),
+                    chunk_size=chunk_size,
+                )
 
     @property
     def committed(self) -> tuple[ProbeResult, ...]:
@@ -326,7 +370,8 @@ class Probe:
 
     def fingerprint(self) -> Fingerprint:
         """A bit-level fingerprint of the model and this probe's optimizer state."""
-        return fingerprint(self.model, self.updater.optimizer)
+        with exclusive(self.model, "a fingerprint"):
+            return fingerprint(self.model, self.updater.optimizer)
 
     # -- internals -----------------------------------------------------------------
     def _encode(self, example: Example, *, require_target: bool) -> EncodedExample:
@@ -353,17 +398,17 @@ class Probe:
     def _baseline(self) -> Watched:
         """The watch set's outputs at the current weights, cached while they are unchanged."""
         assert self._watched is not None
-        current = self._param_versions()
-        if self._watched.before is not None and current == self._versions:
-            return self._watched
         if not self._watched.items:
+            return self._watched
+        current = self._param_versions()
+        if self._watched.before is not None and current == self._versions and self._unedited():
             return self._watched
         device = self.entries[0].param.device
         batch = batching.make_batch(self._watched.items, self._pad_id(), device)
         with preserved(self.model, self.entries), torch.no_grad():
             before = batching.detach(batching.forward(self.model, batch))
         self._watched = Watched(self._watched.items, self._watched.labels, batch, before)
-        self._versions = current
+        self._versions, self._checksum = current, weights_checksum(self.model)
         return self._watched
 
     def _record(
@@ -397,21 +442,37 @@ class Probe:
             self._commits.append(_Commit(outcome.snapshot, outcome.optimizer_state, result))
             self._trim_undo()
             self._adopt_baseline(outcome)
-        else:
-            self._versions = self._param_versions()  # our own revert bumped the counters
+        else:  # our own revert bumped the counters; the bits (and checksum) are unchanged
+            self._versions = self._param_versions() if self._versions else ()
         if request.commit and not committed:
             warnings.warn(f"step not committed: {'; '.join(outcome.notes)}", stacklevel=3)
         return result
 
     def _trim_undo(self) -> None:
-        """Keep at most ``max_undo`` undo snapshots, always keeping the origin for reset."""
-        while len(self._commits) > self._max_undo + 1:
+        """Keep at most ``max_undo`` undo entries, always keeping the origin for reset.
+
+        With the default ``max_undo`` the entries also stay within ``UNDO_BUDGET_BYTES``,
+        counting everything they hold (weights and optimizer state).
+        """
+        while len(self._commits) > self._max_undo + 1 or (
+            self._undo_budget is not None
+            and len(self._commits) > 2
+            and self.undo_bytes() > self._undo_budget
+        ):
             del self._commits[1]
             self._trimmed = True
 
+    def undo_bytes(self) -> int:
+        """Memory held by the undo stack: weight snapshots and optimizer states."""
+        return sum(c.snapshot.nbytes() + _state_bytes(c.optimizer_state) for c in self._commits)
+
     def _default_undo_depth(self) -> int:
-        size = sum(e.param.numel() * e.param.element_size() for e in self.entries)
-        return max(1, min(1000, UNDO_BUDGET_BYTES // max(size, 1)))
+        n_state = {"sgd": 1 if self.spec.momentum else 0, "adam": 2, "adamw": 2}[self.spec.name]
+        size = sum(
+            e.param.numel() * (e.param.element_size() + n_state * max(e.param.element_size(), 4))
+            for e in self.entries
+        )
+        return max(1, min(1000, UNDO_BUDGET_BYTES // max(size, 1) - 1))
 
     def _adopt_baseline(self, outcome: StepOutcome) -> None:
         """After a commit, the watch outputs measured after the step are the new baseline."""
@@ -420,24 +481,37 @@ class Probe:
             self._invalidate()
             return
         self._watched = Watched(watched.items, watched.labels, watched.batch, outcome.after_watch)
-        self._versions = self._param_versions()
+        self._versions, self._checksum = self._param_versions(), weights_checksum(self.model)
 
     def _invalidate(self) -> None:
         if self._watched is not None:
             self._watched = Watched(self._watched.items, self._watched.labels, None, None)
-        self._versions = ()
+        self._versions, self._checksum = (), None
 
-    def _param_versions(self) -> tuple[int, ...]:
-        return tuple(p._version for p in self.model.parameters())
+    def _param_versions(self) -> tuple[Any, ...]:
+        """Version counters and storage addresses (a ``.data =`` swap changes the address)."""
+        return tuple((p._version, p.data_ptr()) for p in self.model.parameters())
 
-    @contextmanager
-    def _exclusive(self) -> Iterator[None]:
-        if not self._lock.acquire(blocking=False):
-            raise StateError("a probe step is already running; wait for it to finish")
-        try:
-            yield
-        finally:
-            self._lock.release()
+    def _unedited(self) -> bool:
+        """Edits through ``.data`` bump no version counter; the checksum sees them."""
+        return self._checksum is not None and bool(
+            torch.equal(self._checksum, weights_checksum(self.model))
+        )
+
+    def _check_selection(self) -> None:
+        """Refuse to step parameters the user has frozen since the probe was built."""
+        frozen = [e.name for e in self.entries if not e.param.requires_grad]
+        if frozen:
+            shown = ", ".join(frozen[:3]) + (f" and {len(frozen) - 3} more" if len(frozen) > 3 else "")
+            raise StateError(
+                f"{shown} {'was' if len(frozen) == 1 else 'were'} frozen after this Probe was "
+                "built and would still be stepped; build a new Probe for the new selection, or "
+                "set requires_grad back to True"
+            )
+
+    def _exclusive(self, what: str = "a probe step") -> Any:
+        """Hold the model (one lock per model, shared by every probe on it), Ctrl-C deferred."""
+        return guarded(self.model, what)
 
     def _notify(self, result: ProbeResult) -> None:
         for listener in list(self._listeners):
@@ -481,6 +555,15 @@ def _labels(examples: Sequence[Example]) -> tuple[str, ...]:
             label, n = f"{base} #{n}", n + 1
         labels.append(label)
     return tuple(labels)
+
+
+def _state_bytes(state: OptimizerState) -> int:
+    return sum(
+        v.numel() * v.element_size()
+        for values in state.values()
+        for v in values.values()
+        if torch.is_tensor(v)
+    )
 
 
 def _positive(value: int, name: str) -> int:

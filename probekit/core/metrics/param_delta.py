@@ -27,10 +27,11 @@ Kernel = Callable[..., tuple[torch.Tensor, ...]]
 
 
 def _stats(p: torch.Tensor, s: torch.Tensor, direction: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    d = p.float() - s.float()
+    work = _compute_dtype(p)
+    d = p.to(work) - s.to(work)
     a = d.abs()
-    sf = s.float()
-    gf = direction.float()
+    sf = s.to(work)
+    gf = direction.to(work)
     return (
         (d * d).sum(),
         a.sum(),
@@ -51,9 +52,9 @@ def _stats_restore(
 
 
 def _sgd_stats(p: torch.Tensor, g: torch.Tensor, neg_lr: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """θ ← θ − lr·g (math in float32, rounded to θ's dtype) and the statistics of that step."""
-    pf = p.float()  # for float32 weights this aliases p: reduce everything before writing
-    gf = g.float()
+    """θ ← θ − lr·g (math in float32, or float64 for float64 θ; rounded to θ's dtype) and its stats."""
+    pf = p.to(neg_lr.dtype)  # for float32/64 weights this aliases p: reduce all before writing
+    gf = g.to(neg_lr.dtype)
     new = (pf + neg_lr * gf).to(p.dtype)
     d = new.float() - pf
     a = d.abs()
@@ -68,6 +69,11 @@ def _sgd_stats(p: torch.Tensor, g: torch.Tensor, neg_lr: torch.Tensor) -> tuple[
     )
     p.copy_(new)
     return out
+
+
+def _compute_dtype(p: torch.Tensor) -> torch.dtype:
+    """float32 for half precision and float32; float64 stays float64 (never rounded)."""
+    return torch.float64 if p.dtype == torch.float64 else torch.float32
 
 
 _compiled: dict[str, Kernel | None] = {}
@@ -139,6 +145,6 @@ def sgd_step(
     with torch.no_grad():
         for p, g in zip(params, grads, strict=True):
             grad = torch.zeros_like(p) if g is None else g
-            neg_lr = torch.tensor(-lr, dtype=torch.float32, device=p.device)
+            neg_lr = torch.tensor(-lr, dtype=_compute_dtype(p), device=p.device)
             rows.append(_apply(_sgd_stats, p.view(-1), grad.reshape(-1), neg_lr))
     return _table(rows)
