@@ -11,6 +11,7 @@ forward pass inside ``preserved`` — a point from which unwinding restores ever
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -19,6 +20,7 @@ import torch
 
 from probekit.core import interrupts
 from probekit.core.params import ParamEntry
+from probekit.errors import OutOfMemoryError
 
 
 @contextmanager
@@ -58,6 +60,29 @@ def grad_enabled() -> Iterator[None]:
     """Gradients on, also inside the caller's ``torch.no_grad()`` or ``inference_mode()``."""
     with torch.inference_mode(False), torch.enable_grad():
         yield
+
+
+@contextmanager
+def memory_released(what: str) -> Iterator[None]:
+    """Turn a device out-of-memory error into probekit's, after releasing what it held.
+
+    Use outside the code that restores the model, so the model is already back.
+    """
+    try:
+        yield
+    except torch.OutOfMemoryError as exc:
+        message = str(exc).splitlines()[0] if str(exc) else "out of memory"
+        exc.__traceback__ = None  # its frames hold the tensors that filled the device
+        del exc
+        gc.collect()
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            torch.cuda.empty_cache()
+        raise OutOfMemoryError(
+            f"{what} ran out of device memory ({message}); the model is unchanged and the "
+            "memory was released. Try a shorter example, fewer watch items, fewer stepped "
+            "parameters (layers=[-1] or pattern=...), or optimizer='sgd' (Adam keeps two "
+            "extra copies of the stepped weights)"
+        ) from None
 
 
 def weights_checksum(model: torch.nn.Module) -> torch.Tensor:

@@ -5,8 +5,8 @@ this module computes the same update without touching them, for a whole chunk of
 examples at once: ``theta`` is shared or stacked ``(C, *shape)``, ``grad`` is stacked,
 and the state broadcasts the same way. The arithmetic follows torch.optim's SGD and
 Adam/AdamW step by step (same operations, same order), in float32 for half-precision
-parameters like the Updater's master copies, rounded into the parameter's dtype at
-the end.
+parameters like the Updater's master copies (float64 stays float64), rounded into the
+parameter's dtype at the end.
 """
 
 from __future__ import annotations
@@ -46,8 +46,9 @@ def apply(
 ) -> tuple[torch.Tensor, TensorState]:
     """θ after one update from ``grad`` (stacked), and the state after it."""
     dtype = theta.dtype
-    p = theta.float()
-    g = grad.float()
+    work = torch.float64 if dtype == torch.float64 else torch.float32
+    p = theta.to(work)
+    g = grad.to(work)
     if spec.name == "sgd":
         p, state = _sgd(spec, p, g, state)
     else:

@@ -28,7 +28,13 @@ from probekit.core.loading import check_vocab, context_length
 from probekit.core.optimizer import OptimizerName, OptimizerSpec, OptimizerState, Updater
 from probekit.core.params import ParamEntry, select
 from probekit.core.per_example import Functional
-from probekit.core.sandbox import WeightSnapshot, grad_enabled, preserved, weights_checksum
+from probekit.core.sandbox import (
+    WeightSnapshot,
+    grad_enabled,
+    memory_released,
+    preserved,
+    weights_checksum,
+)
 from probekit.core.step import StepOutcome, StepRequest, Watched, take_step
 from probekit.errors import InputError, StateError
 from probekit.results.attribution import AttributionShift, TokenAttribution
@@ -213,7 +219,7 @@ class Probe:
         return self._commits[-width].snapshot
 
     def _take(self, encoded: EncodedExample, request: StepRequest) -> ProbeResult:
-        with self._exclusive(), grad_enabled():
+        with self._exclusive(), memory_released("the step"), grad_enabled():
             self._check_selection()
             outcome = take_step(
                 self.model,

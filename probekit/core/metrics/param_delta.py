@@ -56,7 +56,7 @@ def _sgd_stats(p: torch.Tensor, g: torch.Tensor, neg_lr: torch.Tensor) -> tuple[
     pf = p.to(neg_lr.dtype)  # for float32/64 weights this aliases p: reduce all before writing
     gf = g.to(neg_lr.dtype)
     new = (pf + neg_lr * gf).to(p.dtype)
-    d = new.float() - pf
+    d = new.to(pf.dtype) - pf
     a = d.abs()
     out = (
         (d * d).sum(),
