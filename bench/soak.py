@@ -4,8 +4,8 @@ Commits ``--steps`` probe steps (default 5,000; Adam, a two-item watch set) on t
 embedded demo model, cycling through a few examples. Prints the process's resident
 memory after the warm-up (once the undo stack is full) and at the end, the live
 tensor count at both points, the undo stack's bytes (the growth that remains is the
-history of results, a few tens of KB per step), and the mean step time over the first and the last 500 steps (their ratio: ≈ 1 when
-nothing accumulates).
+history of results, a few tens of KB per step), and the mean step time over the first
+and the last 500 steps (their ratio: ≈ 1 when nothing accumulates).
 
     python -m bench.soak [--steps 5000] [--max-undo 50] [--json]
 """

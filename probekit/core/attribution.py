@@ -31,8 +31,8 @@ import torch
 from probekit.core.batch import accepts_logits_to_keep
 from probekit.core.inputs import EncodedExample, Example, encode
 from probekit.core.loading import context_length
-from probekit.core.params import ParamEntry
 from probekit.core.lock import guarded
+from probekit.core.params import ParamEntry
 from probekit.core.sandbox import grad_enabled, preserved
 from probekit.errors import InputError, OutOfMemoryError
 from probekit.results.attribution import TokenAttribution

@@ -97,7 +97,9 @@ def _beyond_first_order(setup: Setup, numbers: Numbers) -> Numbers:
     would only look trustworthy.
     """
     with torch.no_grad():
-        theta = math.sqrt(sum(float(e.param.detach().double().square().sum()) for e in setup.entries))
+        theta = math.sqrt(
+            sum(float(e.param.detach().double().square().sum()) for e in setup.entries)
+        )
     wild = ~(numbers.update_size <= theta)
     if not bool(wild.any()):
         return numbers

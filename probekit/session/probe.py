@@ -23,8 +23,8 @@ from probekit.core.descent import GradObserver
 from probekit.core.evaluation import Evaluation, evaluate
 from probekit.core.fingerprint import Fingerprint, fingerprint
 from probekit.core.inputs import EncodedExample, Example, TruncationPolicy, as_example, encode
-from probekit.core.lock import exclusive, guarded
 from probekit.core.loading import check_vocab, context_length
+from probekit.core.lock import exclusive, guarded
 from probekit.core.optimizer import OptimizerName, OptimizerSpec, OptimizerState, Updater
 from probekit.core.params import ParamEntry, select
 from probekit.core.per_example import Functional
@@ -508,7 +508,9 @@ class Probe:
         """Refuse to step parameters the user has frozen since the probe was built."""
         frozen = [e.name for e in self.entries if not e.param.requires_grad]
         if frozen:
-            shown = ", ".join(frozen[:3]) + (f" and {len(frozen) - 3} more" if len(frozen) > 3 else "")
+            shown = ", ".join(frozen[:3]) + (
+                f" and {len(frozen) - 3} more" if len(frozen) > 3 else ""
+            )
             raise StateError(
                 f"{shown} {'was' if len(frozen) == 1 else 'were'} frozen after this Probe was "
                 "built and would still be stepped; build a new Probe for the new selection, or "

@@ -265,9 +265,7 @@ def test_case17_parameters_frozen_after_the_probe_was_built_are_not_stepped(tiny
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
-def test_case18_26_undo_memory_counts_everything_an_entry_holds(
-    tiny_gpt2, monkeypatch, optimizer
-):
+def test_case18_26_undo_memory_counts_everything_an_entry_holds(tiny_gpt2, monkeypatch, optimizer):
     model, tok = tiny_gpt2
     distinct = sum(p.numel() * p.element_size() for p in dict.fromkeys(model.parameters()))
     per_entry = distinct * (3 if optimizer == "adam" else 1)  # weights (+ exp_avg, exp_avg_sq)
@@ -296,9 +294,7 @@ def _sigint_self(*_):
 @pytest.mark.skipif(
     threading.current_thread() is not threading.main_thread(), reason="signals: main thread"
 )
-def test_case21_sigint_inside_the_restore_is_held_until_the_model_is_back(
-    tiny_gpt2, monkeypatch
-):
+def test_case21_sigint_inside_the_restore_is_held_until_the_model_is_back(tiny_gpt2, monkeypatch):
     """A real SIGINT arriving while the sandbox restores state: the restore finishes first."""
     from probekit.core import sandbox
 
@@ -379,7 +375,7 @@ def test_case22_out_of_memory_in_a_step_restores_and_explains(tiny_gpt2, monkeyp
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
 
     monkeypatch.setattr(optimizer_module.Updater, "apply", oom)
-    with pytest.raises(pk.errors.OutOfMemoryError, match="model is unchanged.*layers="):
+    with pytest.raises(pk.errors.OutOfMemoryError, match=r"model is unchanged.*layers="):
         probe.step(EXAMPLE, commit=True)
     monkeypatch.undo()
     assert probe.fingerprint().differences(before) == []
@@ -405,9 +401,7 @@ class _Paused:
         monkeypatch.setattr(optimizer_module.Updater, "apply", paused)
 
 
-def test_case25_requests_from_another_thread_are_refused_while_a_step_runs(
-    tiny_gpt2, monkeypatch
-):
+def test_case25_requests_from_another_thread_are_refused_while_a_step_runs(tiny_gpt2, monkeypatch):
     model, tok = tiny_gpt2
     probe = _probe(model, tok, optimizer="adam", lr=1e-2)
     other_probe = _probe(model, tok, optimizer="sgd")

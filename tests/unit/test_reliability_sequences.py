@@ -196,7 +196,7 @@ class Hammer:
                 if "already running" not in str(exc):
                     self.errors.append(exc)
                 self.refused += 1
-            except BaseException as exc:  # noqa: BLE001 - reported to the main thread
+            except BaseException as exc:  # reported to the main thread
                 self.errors.append(exc)
             i += 1
 

@@ -52,7 +52,10 @@ def _stats_restore(
 
 
 def _sgd_stats(p: torch.Tensor, g: torch.Tensor, neg_lr: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """θ ← θ − lr·g (math in float32, or float64 for float64 θ; rounded to θ's dtype) and its stats."""
+    """θ ← θ − lr·g and the statistics of that step.
+
+    The math runs in float32 (float64 for float64 θ) and is rounded into θ's dtype.
+    """
     pf = p.to(neg_lr.dtype)  # for float32/64 weights this aliases p: reduce all before writing
     gf = g.to(neg_lr.dtype)
     new = (pf + neg_lr * gf).to(p.dtype)
