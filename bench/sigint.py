@@ -32,9 +32,9 @@ import torch
 import probekit as pk
 
 EXAMPLES = [
-    pk.Example("the capital of france is", " paris"),
-    pk.Example("two plus two is", " four"),
-    pk.Example("the cat sat on the", " mat"),
+    pk.Example("2 plus 2 is", " 4"),
+    pk.Example("the dog says", " woof"),
+    pk.Example("bob lives in", " paris"),
 ]
 RESET_EVERY = 25
 
@@ -52,7 +52,13 @@ def _step_time(probe: pk.Probe) -> float:
 def run(trials: int, seed: int) -> dict[str, object]:
     torch.set_num_threads(1)
     model, tok = pk.load_demo(device="cpu")
-    probe = pk.Probe(model, tok, optimizer="adam", lr=1e-3, watch=["the dog said", "paris is"])
+    probe = pk.Probe(
+        model,
+        tok,
+        optimizer="adam",
+        lr=1e-3,
+        watch=["the cat says", pk.Example("alice lives in", " rome")],
+    )
     origin = probe.fingerprint()
     typical = _step_time(probe)
     rng = random.Random(seed)

@@ -28,10 +28,10 @@ import torch
 import probekit as pk
 
 EXAMPLES = [
-    pk.Example("the capital of france is", " paris"),
-    pk.Example("two plus two is", " four"),
-    pk.Example("the cat sat on the", " mat"),
-    pk.Example("alice lives in", " rome"),
+    pk.Example("2 plus 2 is", " 4"),
+    pk.Example("the dog says", " woof"),
+    pk.Example("bob lives in", " paris"),
+    pk.Example("3 plus 4 is", " 7"),
 ]
 WINDOW = 500
 
@@ -53,7 +53,7 @@ def soak(steps: int, max_undo: int, warmup: int | None = None) -> dict[str, floa
     torch.manual_seed(0)
     model, tok = pk.load_demo(device="cpu")
     probe = pk.Probe(model, tok, optimizer="adam", lr=1e-4, max_undo=max_undo,
-                     watch=["the dog said", pk.Example("paris is in", " france")])  # fmt: skip
+                     watch=["the cat says", pk.Example("alice lives in", " rome")])  # fmt: skip
     warmup = warmup if warmup is not None else min(steps // 2, max(2 * max_undo, WINDOW))
     times: list[float] = []
     marks: dict[str, float] = {}
