@@ -8,11 +8,12 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Concatenate, ParamSpec
 
 import torch
 
@@ -42,6 +43,7 @@ from probekit.results.probe import ProbeResult
 from probekit.results.trajectory import Trajectory
 
 WatchItem = Example | str | tuple[str, str]
+_P = ParamSpec("_P")
 Listener = Callable[[ProbeResult], None]
 # Default cap on the memory held by undo snapshots.
 UNDO_BUDGET_BYTES = 2 * 1024**3
@@ -52,6 +54,19 @@ class _Commit:
     snapshot: WeightSnapshot
     optimizer_state: OptimizerState
     result: ProbeResult
+
+
+def _holding_model(
+    init: Callable[Concatenate[Any, Any, _P], None],
+) -> Callable[Concatenate[Any, Any, _P], None]:
+    """Build a probe while holding its model: refused while another thread works on it."""
+
+    @functools.wraps(init)
+    def held(self: Any, model: Any, *args: _P.args, **kwargs: _P.kwargs) -> None:
+        with exclusive(model, "building a Probe"):
+            init(self, model, *args, **kwargs)
+
+    return held
 
 
 class Probe:
@@ -68,6 +83,7 @@ class Probe:
     own backward (free). ``on_result`` is called with every new result.
     """
 
+    @_holding_model
     def __init__(
         self,
         model: Any,
@@ -88,31 +104,6 @@ class Probe:
         truncation: TruncationPolicy = "left",
         max_undo: int | None = None,
         on_result: Listener | None = None,
-    ) -> None:
-        with exclusive(model, "building a Probe"):
-            self._build(model, tokenizer, optimizer, lr, steps, watch, layers, pattern, momentum,
-                        weight_decay, top_k, influence, linearize, token_grad, truncation,
-                        max_undo, on_result)  # fmt: skip
-
-    def _build(
-        self,
-        model: Any,
-        tokenizer: Any,
-        optimizer: OptimizerName,
-        lr: float,
-        steps: int,
-        watch: Iterable[WatchItem],
-        layers: Iterable[int | str] | None,
-        pattern: str | None,
-        momentum: float,
-        weight_decay: float | None,
-        top_k: int,
-        influence: bool,
-        linearize: bool,
-        token_grad: bool,
-        truncation: TruncationPolicy,
-        max_undo: int | None,
-        on_result: Listener | None,
     ) -> None:
         check_vocab(model, tokenizer)
         self.model, self.tokenizer = model, tokenizer
