@@ -85,19 +85,32 @@ def memory_released(what: str) -> Iterator[None]:
         ) from None
 
 
-def weights_checksum(model: torch.nn.Module) -> torch.Tensor:
-    """Per-parameter Σθ and ‖θ‖₂: sees edits that bump no version counter (``.data``).
+# Large tensors are checksummed on a strided sample: a prime stride puts samples in
+# every row and every column of a matrix, at a few percent of one pass over memory.
+CHECKSUM_STRIDE = 257
+CHECKSUM_FULL_BELOW = 65_536
 
-    Two cheap reductions over the weights (far less than the forward pass a stale
-    cache would wrongly save); compared bit for bit, so NaN never matches. Σθ catches
-    sign flips that leave the norm alone.
+
+def weights_checksum(model: torch.nn.Module) -> torch.Tensor:
+    """Per-parameter sum and norm of (a sample of) the weights, for edits no counter sees.
+
+    Edits through ``.data`` bump no version counter. Small tensors are summed whole;
+    large ones on every ``CHECKSUM_STRIDE``-th element, which sees any edit of a whole
+    tensor, a row or a column (a single element of a large tensor edited through
+    ``.data`` can go unseen; in-place edits under ``torch.no_grad()`` are always seen).
+    Compared bit for bit, so NaN never matches.
     """
-    params = [p.detach() for p in dict.fromkeys(model.parameters())]
-    if not params:
-        return torch.zeros(0, dtype=torch.float64)
+    views = [
+        p.detach().reshape(-1)
+        if p.numel() < CHECKSUM_FULL_BELOW
+        else p.detach().reshape(-1)[::CHECKSUM_STRIDE]
+        for p in dict.fromkeys(model.parameters())
+    ]
+    if not views:
+        return torch.zeros(0)
     with torch.no_grad():
-        norms = torch.stack(torch._foreach_norm(params, 2)).double()
-        sums = torch.stack([p.sum(dtype=torch.float64) for p in params])
+        norms = torch.stack([n.float() for n in torch._foreach_norm(views)])
+        sums = torch.stack([v.sum(dtype=torch.float32) for v in views])
     return torch.stack([norms, sums]).cpu()
 
 

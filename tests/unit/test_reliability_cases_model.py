@@ -133,18 +133,31 @@ def test_case14_a_parameter_the_loss_does_not_use_moves_by_zero_with_the_reason(
     assert any("not used" in n for n in mixed.notes)
 
 
-def test_case14_lr_zero_after_an_edit_through_data_shows_no_shift(tiny_gpt2):
-    """Edits through ``.data`` bump no version counter; the cached baseline must notice."""
+@pytest.mark.parametrize("sampled", [False, True])
+def test_case14_lr_zero_after_an_edit_through_data_shows_no_shift(tiny_gpt2, monkeypatch, sampled):
+    """Edits through ``.data`` bump no version counter; the cached baseline must notice.
+
+    ``sampled``: every tensor is checksummed on a strided sample, as large ones are.
+    """
+    from probekit.core import sandbox
+
+    if sampled:
+        monkeypatch.setattr(sandbox, "CHECKSUM_FULL_BELOW", 0)
+        monkeypatch.setattr(sandbox, "CHECKSUM_STRIDE", 7)
     model, tok = tiny_gpt2
     probe = _probe(model, tok, lr=0.0)
     assert probe.step(EXAMPLE).ok  # the watch baseline is now cached
-    model.transformer.wte.weight.data.mul_(3.0)
-    after_scale = probe.step(EXAMPLE)
-    model.transformer.h[0].mlp.c_fc.weight.data.neg_()  # same norm, other bits
-    after_flip = probe.step(EXAMPLE)
-    model.transformer.ln_f.bias.data = torch.randn_like(model.transformer.ln_f.bias)
-    after_swap = probe.step(EXAMPLE)
-    for r in (after_scale, after_flip, after_swap):
+    t = model.transformer
+    edits = [
+        lambda: t.wte.weight.data.mul_(3.0),  # a whole tensor
+        lambda: t.h[0].mlp.c_fc.weight.data.neg_(),  # same norm, other bits
+        lambda: t.wte.weight.data[tok.convert_tokens_to_ids("cat")].add_(0.5),  # one row
+        lambda: t.h[1].mlp.c_proj.weight.data[:, 3].mul_(-2.0),  # one column
+        lambda: setattr(t.ln_f.bias, "data", torch.randn_like(t.ln_f.bias)),  # a new storage
+    ]
+    for edit in edits:
+        edit()
+        r = probe.step(EXAMPLE)
         assert r.total.delta_l2 == 0
         assert all(abs(row.kl) < 1e-9 for row in r.watch), [row.kl for row in r.watch]
 
