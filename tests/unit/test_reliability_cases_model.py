@@ -21,6 +21,7 @@ import pytest
 import torch
 
 import probekit as pk
+from probekit.core import lock
 from probekit.core import optimizer as optimizer_module
 from probekit.core.fingerprint import fingerprint
 from probekit.session import probe as probe_module
@@ -424,6 +425,7 @@ def test_case25_requests_from_another_thread_are_refused_while_a_step_runs(tiny_
     worker = threading.Thread(target=lambda: results.append(probe.step(EXAMPLE, commit=True)))
     worker.start()
     assert paused.started.wait(30)
+    assert lock.busy(model)
     refused = {
         "step": lambda: probe.step(EXAMPLE),
         "second probe's step": lambda: other_probe.step(EXAMPLE),
@@ -447,7 +449,7 @@ def test_case25_requests_from_another_thread_are_refused_while_a_step_runs(tiny_
     worker.join(30)
     monkeypatch.undo()
     (result,) = results
-    assert result.committed and probe.watch == watch
+    assert result.committed and probe.watch == watch and not lock.busy(model)
     assert all(p.grad is None for p in model.parameters())
     probe.undo()
     assert probe.fingerprint().differences(start) == []
