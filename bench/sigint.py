@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import signal
 import sys
@@ -66,7 +65,8 @@ def run(trials: int, seed: int) -> dict[str, object]:
               "rolled_back": 0, "isolated_interrupted": 0, "resets": 0}  # fmt: skip
     violations: list[str] = []
     reset_ok = True
-    pid = os.getpid()
+    main = threading.main_thread().ident
+    assert main is not None
     for trial in range(trials):
         if trial % RESET_EVERY == RESET_EVERY - 1:
             probe.reset()
@@ -78,7 +78,11 @@ def run(trials: int, seed: int) -> dict[str, object]:
         example = rng.choice(EXAMPLES)
         before = probe.fingerprint()
         n_before = len(probe.committed)
-        timer = threading.Timer(rng.uniform(0.0, typical), os.kill, (pid, signal.SIGINT))
+        # a real SIGINT, sent to the main thread as a terminal's Ctrl-C is (os.kill could
+        # hand it to the timer's thread, and the main thread would only see it late)
+        timer = threading.Timer(
+            rng.uniform(0.0, typical), signal.pthread_kill, (main, signal.SIGINT)
+        )
         completed = False
         try:
             timer.start()
@@ -86,7 +90,8 @@ def run(trials: int, seed: int) -> dict[str, object]:
                 warnings.simplefilter("ignore")
                 probe.step(example, commit=commit)
             completed = True
-            time.sleep(30)  # the signal lands here when the step was quicker than the timer
+            for _ in range(600):  # the signal lands here when the step beat the timer
+                time.sleep(0.05)
             violations.append(f"trial {trial}: no SIGINT arrived")
         except KeyboardInterrupt:
             pass
