@@ -55,6 +55,11 @@ class _Commit:
     optimizer_state: OptimizerState
     result: ProbeResult
 
+    @functools.cached_property
+    def nbytes(self) -> int:
+        """Memory held: the weight snapshot and the optimizer state saved with it."""
+        return self.snapshot.nbytes() + _state_bytes(self.optimizer_state)
+
 
 def _holding_model(
     init: Callable[Concatenate[Any, Any, _P], None],
@@ -461,7 +466,7 @@ class Probe:
 
     def undo_bytes(self) -> int:
         """Memory held by the undo stack: weight snapshots and optimizer states."""
-        return sum(c.snapshot.nbytes() + _state_bytes(c.optimizer_state) for c in self._commits)
+        return sum(c.nbytes for c in self._commits)
 
     def _default_undo_depth(self) -> int:
         n_state = {"sgd": 1 if self.spec.momentum else 0, "adam": 2, "adamw": 2}[self.spec.name]
