@@ -32,10 +32,11 @@ import torch
 from probekit.core.batch import accepts_logits_to_keep
 from probekit.core.inputs import EncodedExample, Example, encode
 from probekit.core.loading import check_vocab, context_length
+from probekit.core.lock import guarded
 from probekit.core.logprob import target_logp
 from probekit.core.params import ParamEntry
 from probekit.core.protocols import CausalLM, Tokenizer
-from probekit.core.sandbox import preserved
+from probekit.core.sandbox import grad_enabled, preserved
 from probekit.errors import InputError, OutOfMemoryError
 from probekit.results.attribution import TokenAttribution
 
@@ -68,7 +69,7 @@ def attribute(
     """
     _check_options(method, baseline, n_steps, internal_batch_size)
     enc = _encode(model, tokenizer, prompt, target)
-    with preserved(model, _entries(model)):
+    with guarded(model, "an attribution"), grad_enabled(), preserved(model, _entries(model)):
         if method == "ig":
             batch = internal_batch_size or auto_batch_size(model, len(enc.input_ids), n_steps)
             rows, deltas = _with_memory_retry(
@@ -91,7 +92,7 @@ def token_grad(model: CausalLM, tokenizer: Tokenizer, prompt: str, target: str) 
     uses that token's own NLL.
     """
     enc = _encode(model, tokenizer, prompt, target)
-    with preserved(model, _entries(model)):
+    with guarded(model, "token_grad"), grad_enabled(), preserved(model, _entries(model)):
         rows, deltas = _gradient_rows(model, enc, "token_grad")
         sequence = _loss_grad_norms(model, enc)
     return _result(tokenizer, enc, "token_grad", rows, sequence, deltas, None, None)

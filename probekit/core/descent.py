@@ -72,7 +72,8 @@ def descend(
                 return result
         for p in params:
             p.grad = None
-        loss.backward()
+        if loss.requires_grad:  # else no selected parameter is used: every gradient is None
+            loss.backward()
         assert result is not None
         if k == 0:
             if embedded:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -102,11 +103,39 @@ def first_order(setup: Setup, examples: Sequence[EncodedExample]) -> Numbers:
     """
     if _plain_sgd_once(setup):
         try:
-            return _first_order_ghost(setup, examples)
+            return _beyond_first_order(setup, _first_order_ghost(setup, examples))
         except Unsupported:
             pass
     with declining():
-        return _first_order_materialised(setup, examples)
+        return _beyond_first_order(setup, _first_order_materialised(setup, examples))
+
+
+def _beyond_first_order(setup: Setup, numbers: Numbers) -> Numbers:
+    """Predictions for updates larger than the weights themselves are NaN, with a warning.
+
+    A first-order prediction extrapolates linearly; when ‖Δθ‖ exceeds ‖θ‖ (a huge lr)
+    the exact step typically makes the outputs inf/NaN, and a huge finite prediction
+    would only look trustworthy.
+    """
+    with torch.no_grad():
+        theta = math.sqrt(
+            sum(float(e.param.detach().double().square().sum()) for e in setup.entries)
+        )
+    wild = ~(numbers.update_size <= theta)
+    if not bool(wild.any()):
+        return numbers
+    warnings.warn(
+        f"{int(wild.sum())} examples have an update larger than the weights themselves "
+        "(‖Δθ‖ > ‖θ‖; lr too large?): their first-order predictions are set to NaN; "
+        "method='exact' evaluates them",
+        stacklevel=4,
+    )
+    nan = torch.tensor(math.nan, dtype=torch.float64)
+    return dataclasses.replace(
+        numbers,
+        loss_drop_pred=torch.where(wild, nan, numbers.loss_drop_pred.double()),
+        dlogp=torch.where(wild[:, None], nan, numbers.dlogp),
+    )
 
 
 def _first_order_ghost(setup: Setup, examples: Sequence[EncodedExample]) -> Numbers:

@@ -2,7 +2,8 @@
 
 Half-precision parameters are updated through float32 master copies (the update
 math runs in float32, the result is rounded into the model's dtype), so updates
-below the dtype's resolution are visible as ``lost_updates``.
+below the dtype's resolution are visible as ``lost_updates``. float32 and float64
+parameters are updated in their own precision (never through a float32 copy).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from probekit.errors import InputError
 
 # The built-in rules (probekit.core.update_rule.RULES may hold more).
 OptimizerName = Literal["sgd", "adam", "adamw"]
+_OWN_PRECISION = (torch.float32, torch.float64)
 OptimizerState = dict[int, dict[str, Any]]
 
 
@@ -64,7 +66,7 @@ class Updater:
         self.spec = spec
         self.params = [e.param for e in self.entries]
         self.masters = [
-            None if p.dtype == torch.float32 else p.detach().float().requires_grad_(True)
+            None if p.dtype in _OWN_PRECISION else p.detach().float().requires_grad_(True)
             for p in self.params
         ]
         self.targets = [
@@ -85,7 +87,15 @@ class Updater:
                     m.copy_(p)
                     m.grad = None if p.grad is None else p.grad.float()
             decay_sq = self._decay_sq()
-            self.optimizer.step()
+            try:
+                self.optimizer.step()
+            except RuntimeError as exc:
+                if "overflow" not in str(exc):
+                    raise
+                # lr so large that the step size itself overflows the dtype (torch refuses
+                # to form it): the honest outcome is non-finite weights, reported and reverted
+                for target in self.targets:
+                    target.fill_(float("nan"))
             for m, p in zip(self.masters, self.params, strict=True):
                 if m is not None:
                     p.copy_(m)

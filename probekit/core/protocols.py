@@ -46,6 +46,8 @@ class CausalLM(Protocol):
 
     def eval(self) -> Any: ...
 
+    def register_forward_pre_hook(self, hook: Any, *args: Any, **kwargs: Any) -> Any: ...
+
 
 class Tokenizer(Protocol):
     """A tokenizer: ``tokenizer(text)["input_ids"]``, ``decode`` and the special token ids."""

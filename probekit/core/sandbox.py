@@ -4,17 +4,24 @@
 parameters requiring grad, the user's ``.grad`` set aside, RNG saved) and restores
 every one of those on exit. ``WeightSnapshot`` holds a bit-exact copy of the stepped
 storages, so a step can be reverted.
+
+A held-back Ctrl-C (:mod:`probekit.core.interrupts`) is raised at the start of every
+forward pass inside ``preserved`` — a point from which unwinding restores everything.
 """
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import torch
 
+from probekit.core import interrupts
 from probekit.core.params import ParamEntry
 from probekit.core.protocols import CausalLM
+from probekit.errors import OutOfMemoryError
 
 
 @contextmanager
@@ -32,6 +39,7 @@ def preserved(model: CausalLM, entries: Sequence[ParamEntry]) -> Iterator[None]:
             p.grad = None
             p.requires_grad_(id(p) in selected)
         model.eval()
+        model.register_forward_pre_hook(_poll)  # removed with every other new hook on exit
         yield
     finally:
         for p, grad in grads:
@@ -42,6 +50,76 @@ def preserved(model: CausalLM, entries: Sequence[ParamEntry]) -> Iterator[None]:
             module.training = mode
         _drop_new_hooks(model, hooks)
         _set_rng_state(rng)
+
+
+def _poll(module: torch.nn.Module, args: Any) -> None:
+    interrupts.poll()
+
+
+@contextmanager
+def grad_enabled() -> Iterator[None]:
+    """Gradients on, also inside the caller's ``torch.no_grad()`` or ``inference_mode()``."""
+    with torch.inference_mode(False), torch.enable_grad():
+        yield
+
+
+@contextmanager
+def memory_released(what: str) -> Iterator[None]:
+    """Turn a device out-of-memory error into probekit's, after releasing what it held.
+
+    Use outside the code that restores the model, so the model is already back.
+    """
+    try:
+        yield
+    except torch.OutOfMemoryError as exc:
+        message = str(exc).splitlines()[0] if str(exc) else "out of memory"
+        exc.__traceback__ = None  # its frames hold the tensors that filled the device
+        del exc
+        gc.collect()
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            torch.cuda.empty_cache()
+        raise OutOfMemoryError(
+            f"{what} ran out of device memory ({message}); the model is unchanged and the "
+            "memory was released. Try a shorter example, fewer watch items, fewer stepped "
+            "parameters (layers=[-1] or pattern=...), or optimizer='sgd' (Adam keeps two "
+            "extra copies of the stepped weights)"
+        ) from None
+
+
+# Large tensors are checksummed on a strided sample: a prime stride puts samples in
+# every row and every column of a matrix, at a few percent of one pass over memory.
+CHECKSUM_STRIDE = 257
+CHECKSUM_FULL_BELOW = 65_536
+
+
+def weights_checksum(model: CausalLM) -> torch.Tensor:
+    """Per-parameter sum and norm of (a sample of) the weights, for edits no counter sees.
+
+    Edits through ``.data`` bump no version counter. Small tensors are summed whole;
+    large ones on every ``CHECKSUM_STRIDE``-th element, which sees any edit of a whole
+    tensor, a row or a column (a single element of a large tensor edited through
+    ``.data`` can go unseen; in-place edits under ``torch.no_grad()`` are always seen).
+    Compared bit for bit, so NaN never matches.
+    """
+    views = [
+        p.detach().reshape(-1)
+        if p.numel() < CHECKSUM_FULL_BELOW
+        else p.detach().reshape(-1)[::CHECKSUM_STRIDE]
+        for p in dict.fromkeys(model.parameters())
+        if not p.is_meta  # offloaded weights hold no data here
+    ]
+    if not views:
+        return torch.zeros(0)
+    by_device: dict[torch.device, list[torch.Tensor]] = {}
+    for view in views:
+        by_device.setdefault(view.device, []).append(view)
+    parts = []
+    with torch.no_grad():
+        for group in by_device.values():  # foreach kernels take one device at a time
+            norms = torch.stack([n.float() for n in torch._foreach_norm(group)])
+            sums = torch.stack([v.sum(dtype=torch.float32) for v in group])
+            parts.append(torch.stack([norms, sums]).cpu())
+    return torch.cat(parts, dim=1)
 
 
 # Hook dicts of nn.Module, and the marker transformers sets when it installs its
@@ -96,6 +174,10 @@ class WeightSnapshot:
         if self.saved:
             with torch.no_grad():
                 torch._foreach_copy_(self.params, self.saved)
+
+    def nbytes(self) -> int:
+        """Memory held by the saved copy (what the undo budget counts)."""
+        return sum(t.numel() * t.element_size() for t in self.saved)
 
 
 def _rng_state() -> tuple[torch.Tensor, list[torch.Tensor]]:

@@ -162,7 +162,7 @@ def _step_and_measure(
         tensors=tensors,
         watch=rows,
         self_influence=updater.spec.lr * sum(t.grad_sq for t in tensors),
-        notes=_notes(updater, tensors),
+        notes=_notes(updater, tensors, entries),
         after_watch=batching.detach(after_watch) if after_watch is not None else None,
         token_grad=done.token_grad[:-1] if done.token_grad is not None else None,
     )
@@ -264,8 +264,16 @@ def _tensor_rows(
     ]
 
 
-def _notes(updater: Updater, tensors: list[TensorDelta]) -> list[str]:
+def _notes(
+    updater: Updater, tensors: list[TensorDelta], entries: Sequence[ParamEntry]
+) -> list[str]:
     notes = []
+    unused = [e.name for e in entries if e.param.grad is None]
+    if unused:
+        notes.append(
+            f"not used by this example's loss, so no gradient and a delta of 0: {unused[0]}"
+            + (f" and {len(unused) - 1} more selected tensors" if len(unused) > 1 else "")
+        )
     if updater.spec.lr == 0:
         notes.append("lr is 0: no parameter can move")
     elif all(t.grad_sq == 0 for t in tensors):

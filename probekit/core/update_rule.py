@@ -11,7 +11,8 @@ Adam" branch anywhere. A rule has two faces that must agree:
   ``theta`` is shared or stacked ``(C, *shape)``, ``grad`` is stacked, and the state
   broadcasts the same way. The arithmetic follows torch.optim step by step (same
   operations, same order), in float32 for half-precision parameters like the
-  Updater's master copies, rounded into the parameter's dtype at the end.
+  Updater's master copies (float64 stays float64), rounded into the parameter's dtype
+  at the end.
 
 ``state_keys`` names the per-parameter state the torch optimizer keeps; a saved state
 with any other key cannot be reproduced by the pure step and is refused.
@@ -164,7 +165,8 @@ def apply(
             "use isolated_map(..., method='loop')"
         )
     dtype = theta.dtype
-    p, new_state = found.step(spec, theta.float(), grad.float(), state)
+    work = torch.float64 if dtype == torch.float64 else torch.float32
+    p, new_state = found.step(spec, theta.to(work), grad.to(work), state)
     return p.to(dtype), new_state
 
 

@@ -9,14 +9,14 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
-import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec
 
 import torch
 
@@ -35,11 +35,18 @@ from probekit.core.inputs import (
     encode,
 )
 from probekit.core.loading import check_vocab, context_length
+from probekit.core.lock import exclusive, guarded
 from probekit.core.optimizer import OptimizerName, OptimizerSpec, OptimizerState, Updater
 from probekit.core.params import ParamEntry, select
 from probekit.core.per_example import Functional
 from probekit.core.protocols import CausalLM, Tokenizer
-from probekit.core.sandbox import WeightSnapshot, preserved
+from probekit.core.sandbox import (
+    WeightSnapshot,
+    grad_enabled,
+    memory_released,
+    preserved,
+    weights_checksum,
+)
 from probekit.core.step import StepOutcome, StepRequest, Watched, take_step
 from probekit.errors import InputError, StateError
 from probekit.results.attribution import AttributionShift, TokenAttribution
@@ -49,6 +56,7 @@ from probekit.results.trajectory import Trajectory
 from probekit.session import settings
 
 WatchItem = Example | str | tuple[str, str]
+_P = ParamSpec("_P")
 Listener = Callable[[ProbeResult], None]
 # Default cap on the memory held by undo snapshots.
 UNDO_BUDGET_BYTES = 2 * 1024**3
@@ -59,6 +67,24 @@ class _Commit:
     snapshot: WeightSnapshot
     optimizer_state: OptimizerState
     result: ProbeResult
+
+    @functools.cached_property
+    def nbytes(self) -> int:
+        """Memory held: the weight snapshot and the optimizer state saved with it."""
+        return self.snapshot.nbytes() + _state_bytes(self.optimizer_state)
+
+
+def _holding_model(
+    init: Callable[Concatenate[Any, Any, _P], None],
+) -> Callable[Concatenate[Any, Any, _P], None]:
+    """Build a probe while holding its model: refused while another thread works on it."""
+
+    @functools.wraps(init)
+    def held(self: Any, model: Any, *args: _P.args, **kwargs: _P.kwargs) -> None:
+        with exclusive(model, "building a Probe"):
+            init(self, model, *args, **kwargs)
+
+    return held
 
 
 class Probe:
@@ -81,7 +107,7 @@ class Probe:
     * reading: ``model``, ``tokenizer``, ``entries`` (the stepped parameters), ``spec``
       (the update rule), ``history``, ``committed``, ``watch``, ``watch_labels``;
     * :meth:`encode` — an example tokenized the probe's way (context, truncation, checks);
-    * :meth:`exclusive` — hold the probe: no step can start inside the block;
+    * :meth:`exclusive` — hold the model: other threads' requests are refused inside;
     * :meth:`quiet` — listeners hear nothing inside the block (results still go to history);
     * :meth:`record` — add a result made outside :meth:`step` to history and tell listeners;
     * :meth:`watch_outputs` — the watch set's outputs at the current weights (cached);
@@ -90,6 +116,7 @@ class Probe:
     * :meth:`snapshot_back` — the weights from ``width`` commits ago, if undo holds them.
     """
 
+    @_holding_model
     def __init__(
         self,
         model: CausalLM,
@@ -135,10 +162,11 @@ class Probe:
         self._commits: list[_Commit] = []
         self._trimmed = False
         self._max_undo = max_undo if max_undo is not None else self._default_undo_depth()
+        self._undo_budget = UNDO_BUDGET_BYTES if max_undo is None else None
         self._listeners: list[Listener] = [on_result] if on_result else []
-        self._lock = threading.Lock()
         self._watched: Watched | None = None
-        self._versions: tuple[int, ...] = ()
+        self._versions: tuple[Any, ...] = ()
+        self._checksum: torch.Tensor | None = None
         self._watch_items: tuple[Example, ...] = ()
         self.watch = watch
         self._warn_about_user_hooks()
@@ -152,8 +180,9 @@ class Probe:
     def watch(self, items: Iterable[WatchItem] | Example | str) -> None:
         examples = as_watch(items)
         encoded = tuple(self._encode(e, require_target=False) for e in examples)
-        self._watch_items = examples
-        self._watched = Watched(encoded, _labels(examples), None, None)
+        with self._exclusive("changing the watch set"):
+            self._watch_items = examples
+            self._watched = Watched(encoded, _labels(examples), None, None)
 
     # -- stepping ------------------------------------------------------------------
     def step(
@@ -206,7 +235,11 @@ class Probe:
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:
-        """Hold the probe: a step started inside the block (from any thread) is refused."""
+        """Hold the model: a request from another thread inside the block is refused.
+
+        The lock is one per model (shared by every probe on it) and re-entrant, so code
+        holding it can still call the probe's own methods on its thread.
+        """
         with self._exclusive():
             yield
 
@@ -258,8 +291,9 @@ class Probe:
 
         if not isinstance(window, int) or window < 1:
             raise InputError(f"window must be a positive integer, got {window!r}")
-        return run(self, examples, window=min(window, self._max_undo), ema_beta=ema_beta,
-                   progress=progress)  # fmt: skip
+        with self._exclusive("a run"):
+            return run(self, examples, window=min(window, self._max_undo), ema_beta=ema_beta,
+                       progress=progress)  # fmt: skip
 
     def snapshot_back(self, width: int) -> WeightSnapshot | None:
         """The weights from ``width`` commits ago, if undo still holds them contiguously."""
@@ -268,7 +302,8 @@ class Probe:
         return self._commits[-width].snapshot
 
     def _take(self, encoded: EncodedExample, request: StepRequest) -> ProbeResult:
-        with self._exclusive():
+        with self._exclusive(), memory_released("the step"), grad_enabled():
+            self._check_selection()
             outcome = take_step(
                 self.model,
                 self.tokenizer,
@@ -284,7 +319,7 @@ class Probe:
 
     def undo(self) -> ProbeResult:
         """Revert the last committed step bit-exactly; returns the result that was undone."""
-        with self._exclusive():
+        with self._exclusive("undo"):
             if not self._commits:
                 raise StateError("nothing to undo: no committed step is left")
             if self._trimmed and len(self._commits) == 1:
@@ -300,7 +335,7 @@ class Probe:
 
     def reset(self) -> None:
         """Restore the weights and optimizer state from before the first commit; clear history."""
-        with self._exclusive():
+        with self._exclusive("reset"):
             if self._commits:
                 self._commits[0].snapshot.restore()
                 self._updater.load_state(self._commits[0].optimizer_state)
@@ -314,19 +349,31 @@ class Probe:
         """Everything committed inside the block is rolled back on exit, bit-exactly.
 
         Weights, optimizer state, the undo stack and the history return to what they
-        were on entry — also after an exception or Ctrl-C.
+        were on entry — also after an exception or Ctrl-C. The model is held for the
+        whole block: another thread's request is refused until it ends.
         """
-        snapshot = WeightSnapshot(self.entries)
-        optimizer_state = self._updater.save_state()
-        commits, trimmed, history = list(self._commits), self._trimmed, len(self.history)
-        try:
-            yield
-        finally:
-            snapshot.restore()
-            self._updater.load_state(optimizer_state)
-            self._commits, self._trimmed = commits, trimmed
-            del self.history[history:]
-            self._invalidate()
+        with exclusive(self.model, "a checkpoint"):
+            with self._exclusive("a checkpoint"):
+                snapshot = WeightSnapshot(self.entries)
+                optimizer_state = self._updater.save_state()
+                commits, trimmed, history = list(self._commits), self._trimmed, len(self.history)
+            interrupted = False
+            try:
+                yield
+            finally:
+                while True:  # a Ctrl-C during the rollback restarts it (every part is idempotent)
+                    try:
+                        with self._exclusive("a checkpoint"):
+                            snapshot.restore()
+                            self._updater.load_state(optimizer_state)
+                            self._commits, self._trimmed = commits, trimmed
+                            del self.history[history:]
+                            self._invalidate()
+                        break
+                    except KeyboardInterrupt:
+                        interrupted = True
+                if interrupted:
+                    raise KeyboardInterrupt
 
     def attribute(
         self, prompt: str, target: str, method: Method = "ig", **options: Any
@@ -365,7 +412,8 @@ class Probe:
     def evaluate(self, examples: Iterable[WatchItem]) -> Evaluation:
         """Loss, p(target) and top-1 correctness of each example at the current weights."""
         encoded = [self._encode(as_example(e), require_target=True) for e in examples]
-        return evaluate(self.model, self.entries, encoded, self._pad_id())
+        with self._exclusive("an evaluation"):
+            return evaluate(self.model, self.entries, encoded, self._pad_id())
 
     def watch_outputs(self) -> Watched:
         """The watch set's outputs at the current weights (cached while they are unchanged)."""
@@ -386,17 +434,19 @@ class Probe:
         gradients off, and restores everything on exit; the live weights are only read.
         """
         assert self._watched is not None
-        with self._exclusive(), preserved(self.model, self.entries), torch.no_grad():
-            yield isolated.Setup(
-                fn=Functional(self.model, self.entries),
-                entries=self.entries,
-                spec=self.spec,
-                state=self._updater.save_state(),
-                steps=self.steps,
-                watch=self._watched.items,
-                pad_id=self._pad_id(),
-                chunk_size=chunk_size,
-            )
+        with self._exclusive("an isolated map"):
+            self._check_selection()
+            with preserved(self.model, self.entries), torch.no_grad():
+                yield isolated.Setup(
+                    fn=Functional(self.model, self.entries),
+                    entries=self.entries,
+                    spec=self.spec,
+                    state=self._updater.save_state(),
+                    steps=self.steps,
+                    watch=self._watched.items,
+                    pad_id=self._pad_id(),
+                    chunk_size=chunk_size,
+                )
 
     @property
     def committed(self) -> tuple[ProbeResult, ...]:
@@ -416,7 +466,8 @@ class Probe:
 
     def fingerprint(self) -> Fingerprint:
         """A bit-level fingerprint of the model and this probe's optimizer state."""
-        return fingerprint(self.model, self._updater.optimizer)
+        with exclusive(self.model, "a fingerprint"):
+            return fingerprint(self.model, self._updater.optimizer)
 
     # -- internals -----------------------------------------------------------------
     def _encode(
@@ -446,17 +497,17 @@ class Probe:
     def _baseline(self) -> Watched:
         """The watch set's outputs at the current weights, cached while they are unchanged."""
         assert self._watched is not None
-        current = self._param_versions()
-        if self._watched.before is not None and current == self._versions:
-            return self._watched
         if not self._watched.items:
+            return self._watched
+        current = self._param_versions()
+        if self._watched.before is not None and current == self._versions and self._unedited():
             return self._watched
         device = self.entries[0].param.device
         batch = batching.make_batch(self._watched.items, self._pad_id(), device)
         with preserved(self.model, self.entries), torch.no_grad():
             before = batching.detach(batching.forward(self.model, batch))
         self._watched = Watched(self._watched.items, self._watched.labels, batch, before)
-        self._versions = current
+        self._versions, self._checksum = current, weights_checksum(self.model)
         return self._watched
 
     def _record(
@@ -490,21 +541,43 @@ class Probe:
             self._commits.append(_Commit(outcome.snapshot, outcome.optimizer_state, result))
             self._trim_undo()
             self._adopt_baseline(outcome)
-        else:
-            self._versions = self._param_versions()  # our own revert bumped the counters
+        else:  # our own revert bumped the counters; the bits (and checksum) are unchanged
+            self._versions = self._param_versions() if self._versions else ()
         if request.commit and not committed:
             warnings.warn(f"step not committed: {'; '.join(outcome.notes)}", stacklevel=3)
         return result
 
     def _trim_undo(self) -> None:
-        """Keep at most ``max_undo`` undo snapshots, always keeping the origin for reset."""
-        while len(self._commits) > self._max_undo + 1:
+        """Keep at most ``max_undo`` undo entries, always keeping the origin for reset.
+
+        With the default ``max_undo`` the entries also stay within ``UNDO_BUDGET_BYTES``,
+        counting everything they hold (weights and optimizer state).
+        """
+        while len(self._commits) > self._max_undo + 1 or (
+            self._undo_budget is not None
+            and len(self._commits) > 2
+            and self.undo_bytes() > self._undo_budget
+        ):
             del self._commits[1]
             self._trimmed = True
 
+    def undo_bytes(self) -> int:
+        """Memory held by the undo stack: weight snapshots and optimizer states."""
+        return sum(c.nbytes for c in self._commits)
+
     def _default_undo_depth(self) -> int:
-        size = sum(e.param.numel() * e.param.element_size() for e in self.entries)
-        return max(1, min(1000, UNDO_BUDGET_BYTES // max(size, 1)))
+        # tensors of optimizer state per parameter (the step count is a scalar; SGD keeps
+        # no momentum buffer without momentum)
+        n_state = sum(
+            1
+            for key in self.spec.rule.state_keys
+            if key != "step" and (key != "momentum_buffer" or self.spec.momentum)
+        )
+        size = sum(
+            e.param.numel() * (e.param.element_size() + n_state * max(e.param.element_size(), 4))
+            for e in self.entries
+        )
+        return max(1, min(1000, UNDO_BUDGET_BYTES // max(size, 1) - 1))
 
     def _adopt_baseline(self, outcome: StepOutcome) -> None:
         """After a commit, the watch outputs measured after the step are the new baseline."""
@@ -513,24 +586,39 @@ class Probe:
             self._invalidate()
             return
         self._watched = Watched(watched.items, watched.labels, watched.batch, outcome.after_watch)
-        self._versions = self._param_versions()
+        self._versions, self._checksum = self._param_versions(), weights_checksum(self.model)
 
     def _invalidate(self) -> None:
         if self._watched is not None:
             self._watched = Watched(self._watched.items, self._watched.labels, None, None)
-        self._versions = ()
+        self._versions, self._checksum = (), None
 
-    def _param_versions(self) -> tuple[int, ...]:
-        return tuple(p._version for p in self.model.parameters())
+    def _param_versions(self) -> tuple[Any, ...]:
+        """Version counters and storage addresses (a ``.data =`` swap changes the address)."""
+        return tuple((p._version, p.data_ptr()) for p in self.model.parameters())
 
-    @contextmanager
-    def _exclusive(self) -> Iterator[None]:
-        if not self._lock.acquire(blocking=False):
-            raise StateError("a probe step is already running; wait for it to finish")
-        try:
-            yield
-        finally:
-            self._lock.release()
+    def _unedited(self) -> bool:
+        """Edits through ``.data`` bump no version counter; the checksum sees them."""
+        return self._checksum is not None and bool(
+            torch.equal(self._checksum, weights_checksum(self.model))
+        )
+
+    def _check_selection(self) -> None:
+        """Refuse to step parameters the user has frozen since the probe was built."""
+        frozen = [e.name for e in self.entries if not e.param.requires_grad]
+        if frozen:
+            shown = ", ".join(frozen[:3]) + (
+                f" and {len(frozen) - 3} more" if len(frozen) > 3 else ""
+            )
+            raise StateError(
+                f"{shown} {'was' if len(frozen) == 1 else 'were'} frozen after this Probe was "
+                "built and would still be stepped; build a new Probe for the new selection, or "
+                "set requires_grad back to True"
+            )
+
+    def _exclusive(self, what: str = "a probe step") -> Any:
+        """Hold the model (one lock per model, shared by every probe on it), Ctrl-C deferred."""
+        return guarded(self.model, what)
 
     def _notify(self, result: ProbeResult) -> None:
         for listener in list(self._listeners):
@@ -567,6 +655,15 @@ def _user_hook(hook: object) -> bool:
 
 def _labels(examples: Sequence[Example]) -> tuple[str, ...]:
     return unique_labels((e.prompt, e.target) for e in examples)
+
+
+def _state_bytes(state: OptimizerState) -> int:
+    return sum(
+        v.numel() * v.element_size()
+        for values in state.values()
+        for v in values.values()
+        if torch.is_tensor(v)
+    )
 
 
 def _positive(value: int, name: str) -> int:

@@ -30,7 +30,11 @@ def watch_influence(
             continue
         single = _row(watch, row)
         loss = target_nll(forward(model, single), single).mean()
-        g_o = torch.autograd.grad(loss, params, allow_unused=True)
+        g_o = (  # no selected parameter in this loss's graph: no influence through them
+            torch.autograd.grad(loss, params, allow_unused=True)
+            if loss.requires_grad
+            else [None] * len(params)
+        )
         dots = [
             (a.double() * b.double()).sum() for a, b in zip(g_u, g_o, strict=True) if b is not None
         ]

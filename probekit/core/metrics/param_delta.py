@@ -55,10 +55,11 @@ class TensorStats(NamedTuple):
 
 
 def _stats(p: torch.Tensor, s: torch.Tensor, direction: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    d = p.float() - s.float()
+    work = _compute_dtype(p)
+    d = p.to(work) - s.to(work)
     a = d.abs()
-    sf = s.float()
-    gf = direction.float()
+    sf = s.to(work)
+    gf = direction.to(work)
     return (
         (d * d).sum(),
         a.sum(),
@@ -97,6 +98,11 @@ def _sgd_stats(p: torch.Tensor, g: torch.Tensor, neg_lr: torch.Tensor) -> tuple[
     )
     p.copy_(new)
     return out
+
+
+def _compute_dtype(p: torch.Tensor) -> torch.dtype:
+    """float32 for half precision and float32; float64 stays float64 (never rounded)."""
+    return torch.float64 if p.dtype == torch.float64 else torch.float32
 
 
 _compiled: dict[str, Kernel | None] = {}

@@ -5,6 +5,7 @@ Case numbers refer to the table in docs/guarantees.md.
 
 from __future__ import annotations
 
+import threading
 import warnings
 
 import pytest
@@ -242,8 +243,22 @@ def test_case21_interrupt_mid_step_restores_everything(tiny_gpt2, monkeypatch, i
 def test_case25_a_second_step_while_one_runs_is_refused(tiny_gpt2):
     model, tok = tiny_gpt2
     probe = _probe(model, tok)
-    with probe._exclusive(), pytest.raises(pk.StateError, match="already running"):
-        probe.step(EXAMPLE)
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        with probe._exclusive():
+            held.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert held.wait(30)
+    try:
+        with pytest.raises(pk.StateError, match="already running"):
+            probe.step(EXAMPLE)
+    finally:
+        release.set()
+        thread.join()
 
 
 def test_baseline_is_cached_and_refreshed_when_weights_change(tiny_gpt2, monkeypatch):
