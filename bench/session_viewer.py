@@ -7,7 +7,9 @@ Debian's Chromium and prints, measured inside the page from the open command:
 - the time until the first chart is painted, and until all seven are;
 - the file size, and the extension's bundle (every static JS file, and the Vega chunk alone).
 
-    python bench/session_viewer.py [--steps 5000] [--runs 3]
+    python bench/session_viewer.py [--steps 5000] [--runs 3] [--screenshot docs/img/x.png]
+
+``--screenshot`` also saves a picture of the demo fixture's session file opened (no kernel).
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=5000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--screenshot", type=Path, default=None)
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -74,9 +77,14 @@ def main() -> None:
         data.mkdir(parents=True)
         (data / "probekit").symlink_to(STATIC.parent)
         size = session_file(root / "long.probekit.json", args.steps)
+        (root / "demo.probekit.json").write_bytes(FIXTURE.read_bytes())
+        news = base / "settings" / "@jupyterlab" / "apputils-extension"
+        news.mkdir(parents=True)  # no "Jupyter news?" toast over the screenshot
+        (news / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
         port = free_port()
         env = {**os.environ, "JUPYTER_PATH": str(data.parent),
                "JUPYTER_CONFIG_DIR": str(base / "config"),
+               "JUPYTERLAB_SETTINGS_DIR": str(base / "settings"),
                "JUPYTERLAB_WORKSPACES_DIR": str(base / "ws")}  # fmt: skip
         lab = subprocess.Popen(
             [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root",
@@ -104,6 +112,13 @@ def main() -> None:
                     firsts.append(first / 1000)
                     alls.append(every / 1000)
                     page.close()
+                if args.screenshot is not None:
+                    page = browser.new_page(viewport={"width": 1500, "height": 1150})
+                    page.goto(f"{url}/lab?reset")
+                    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.started")
+                    page.evaluate(OPEN, "demo.probekit.json")
+                    page.wait_for_timeout(500)
+                    page.screenshot(path=str(args.screenshot))
                 browser.close()
         finally:
             lab.terminate()
@@ -114,7 +129,7 @@ def main() -> None:
           f"(runs: {', '.join(f'{t:.2f}' for t in firsts)})")  # fmt: skip
     print(f"open → all 7 charts painted: median {statistics.median(alls):.2f} s")
     print(f"extension bundle: {sum(js.values()) / 1024:.0f} KiB of JS in {len(js)} files, "
-          f"largest {max(js.values()) / 1024:.0f} KiB (Vega, once per page)")  # fmt: skip
+          f"largest chunk {max(js.values()) / 1024:.0f} KiB (Vega, once per page)")  # fmt: skip
 
 
 if __name__ == "__main__":
