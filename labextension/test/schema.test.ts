@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import boardFixture from './fixtures/demo.board.json';
 import sessionFixture from './fixtures/demo.probekit.json';
+import casesFixture from './fixtures/schema_cases.json';
 
 import { SchemaValidator, ValidationError, parseText, validate } from '../src/renderer/schema';
 
@@ -95,5 +96,26 @@ describe('SchemaValidator', () => {
     const validator = new SchemaValidator({ type: 'object', properties: {}, additionalProperties: false });
     expect(validator.check(JSON.parse('{"constructor": 1}'))).toContain('unexpected field "constructor"');
     expect(validator.check(JSON.parse('{"__proto__": 1}'))).toContain('unexpected field "__proto__"');
+  });
+});
+
+describe('the same verdicts as the reference validator (jsonschema, in scripts/extension_assets.py)', () => {
+  const cases = casesFixture as { kind: 'board' | 'session'; name: string; valid: boolean; value: unknown }[];
+
+  it('has cases of both kinds, valid and not', () => {
+    expect(new Set(cases.map((c) => `${c.kind} ${c.valid}`)).size).toBe(4);
+  });
+
+  it.each(cases.map((c) => [c.name, c] as const))('%s', (_name, c) => {
+    const verdict = (() => {
+      try {
+        validate(c.kind, JSON.parse(JSON.stringify(c.value)));
+        return true;
+      } catch (error) {
+        expect(error).toBeInstanceOf(ValidationError);
+        return false;
+      }
+    })();
+    expect(verdict).toBe(c.valid);
   });
 });

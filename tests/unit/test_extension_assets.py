@@ -41,3 +41,18 @@ def test_the_committed_fixtures_fit_the_schemas(name: str) -> None:
         validate_snapshot(json.loads(path.read_text(encoding="utf-8")))
     else:
         assert len(load_session(path).results) == 3
+
+
+def test_the_schema_cases_carry_the_reference_validators_verdicts() -> None:
+    """The TypeScript validator is checked against these verdicts: they must be current."""
+    from probekit.results import validation
+
+    path = ROOT / "labextension" / "test" / "fixtures" / "schema_cases.json"
+    cases = json.loads(path.read_text(encoding="utf-8"))
+    assert {(c["kind"], c["valid"]) for c in cases} == {
+        ("board", True), ("board", False), ("session", True), ("session", False)
+    }  # fmt: skip
+    stale = [
+        c["name"] for c in cases if (not validation.errors(c["value"], c["kind"])) != c["valid"]
+    ]
+    assert stale == [], "run `python scripts/extension_assets.py fixtures`: verdicts changed"
