@@ -56,153 +56,205 @@ function describe(value: unknown): string {
 }
 
 function sameValue(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
+  if (a === b) {
+    return true;
+  }
+  return typeof a === 'object' && typeof b === 'object' && JSON.stringify(a) === JSON.stringify(b);
 }
 
-/** A validator for one schema document (with its `definitions`). */
+/** Where a value broke a rule: the path to it (keys and indices) and what is wrong. */
+interface Failure {
+  path: (string | number)[];
+  message: string;
+}
+
+function fail(message: string): Failure {
+  return { path: [], message };
+}
+
+function within(key: string | number, failure: Failure | null): Failure | null {
+  failure?.path.unshift(key);
+  return failure;
+}
+
+function pathText(path: readonly (string | number)[]): string {
+  if (path.length === 0) {
+    return 'the file';
+  }
+  return path
+    .map((part, i) => (typeof part === 'number' ? `[${part}]` : i === 0 ? part : `.${part}`))
+    .join('');
+}
+
+/**
+ * A validator for one schema document (with its `definitions`). Every keyword is checked
+ * against the supported set once, when it is built; paths are spelled out only on failure
+ * (a session file holds millions of values).
+ */
 export class SchemaValidator {
-  constructor(private readonly root: Schema) {}
+  private readonly refs = new Map<string, Schema>();
+
+  constructor(private readonly root: Schema) {
+    this.checkKeywords(root);
+  }
 
   /** The first rule `value` breaks, as "where: what", or null when it fits. */
   check(value: unknown): string | null {
-    return this.visit(value, this.root, '');
+    const failure = this.visit(value, this.root);
+    return failure === null ? null : `${pathText(failure.path)}: ${failure.message}`;
   }
 
-  private resolve(ref: string): Schema {
-    const prefix = '#/definitions/';
-    const definitions = this.root.definitions;
-    const name = ref.startsWith(prefix) ? ref.slice(prefix.length) : '';
-    if (!isObject(definitions) || !isObject(definitions[name])) {
-      throw new ValidationError(`schema: unsupported reference ${ref}`);
+  private checkKeywords(schema: unknown): void {
+    if (Array.isArray(schema)) {
+      schema.forEach((part) => this.checkKeywords(part));
+      return;
     }
-    return definitions[name];
-  }
-
-  private visit(value: unknown, schema: Schema, at: string): string | null {
-    const where = at === '' ? 'the file' : at;
-    for (const key of Object.keys(schema)) {
+    if (!isObject(schema)) {
+      return;
+    }
+    for (const [key, part] of Object.entries(schema)) {
       if (!KNOWN.has(key)) {
         throw new ValidationError(`schema: unsupported keyword "${key}"`);
       }
+      if (key === 'properties' || key === 'definitions') {
+        Object.values(part as Schema).forEach((sub) => this.checkKeywords(sub));
+      } else if (key !== 'const' && key !== 'enum' && key !== 'required') {
+        this.checkKeywords(part);
+      }
     }
+  }
+
+  private resolve(ref: string): Schema {
+    let schema = this.refs.get(ref);
+    if (schema === undefined) {
+      const prefix = '#/definitions/';
+      const definitions = this.root.definitions;
+      const name = ref.startsWith(prefix) ? ref.slice(prefix.length) : '';
+      if (!isObject(definitions) || !isObject(definitions[name])) {
+        throw new ValidationError(`schema: unsupported reference ${ref}`);
+      }
+      schema = definitions[name];
+      this.refs.set(ref, schema);
+    }
+    return schema;
+  }
+
+  private visit(value: unknown, schema: Schema): Failure | null {
     if (typeof schema.$ref === 'string') {
-      return this.visit(value, this.resolve(schema.$ref), at);
+      return this.visit(value, this.resolve(schema.$ref));
     }
     if (Array.isArray(schema.anyOf)) {
-      const failures = schema.anyOf.map((option) => this.visit(value, option as Schema, at));
-      if (failures.every((failure) => failure !== null)) {
+      const options = schema.anyOf as Schema[];
+      if (!options.some((option) => this.visit(value, option) === null)) {
         // The option that got furthest into the value says most about what is wrong.
-        const depth = (failure: string | null): number => (failure ?? '').indexOf(': ');
-        return failures.reduce((a, b) => (depth(b) > depth(a) ? b : a)) ?? `${where}: matches no allowed form`;
+        const failures = options.map((option) => this.visit(value, option) ?? fail('no allowed form'));
+        return failures.reduce((a, b) => (b.path.length > a.path.length ? b : a));
       }
     }
     if (schema.type !== undefined) {
       const types = Array.isArray(schema.type) ? (schema.type as string[]) : [schema.type as string];
       if (!types.some((type) => hasType(value, type))) {
-        return `${where}: must be ${types.join(' or ')}, not ${describe(value)}`;
+        return fail(`must be ${types.join(' or ')}, not ${describe(value)}`);
       }
     }
     if ('const' in schema && !sameValue(value, schema.const)) {
-      return `${where}: must be ${describe(schema.const)}, not ${describe(value)}`;
+      return fail(`must be ${describe(schema.const)}, not ${describe(value)}`);
     }
     if (Array.isArray(schema.enum) && !schema.enum.some((option) => sameValue(value, option))) {
-      return `${where}: must be one of ${schema.enum.map(describe).join(', ')}, not ${describe(value)}`;
+      return fail(`must be one of ${schema.enum.map(describe).join(', ')}, not ${describe(value)}`);
     }
     if (typeof value === 'string') {
-      return this.checkString(value, schema, where);
+      return this.checkString(value, schema);
     }
     if (typeof value === 'number') {
-      return this.checkNumber(value, schema, where);
+      return this.checkNumber(value, schema);
     }
     if (Array.isArray(value)) {
-      return this.checkArray(value, schema, at, where);
+      return this.checkArray(value, schema);
     }
     if (isObject(value)) {
-      return this.checkObject(value, schema, at, where);
+      return this.checkObject(value, schema);
     }
     return null;
   }
 
-  private checkString(value: string, schema: Schema, where: string): string | null {
-    if (
-      typeof schema.maxLength === 'number' &&
-      value.length > schema.maxLength &&
-      [...value].length > schema.maxLength
-    ) {
-      return `${where}: text longer than ${schema.maxLength} characters`;
+  private checkString(value: string, schema: Schema): Failure | null {
+    const max = schema.maxLength;
+    // UTF-16 length ≥ code points: count code points only when the quick bound is not enough.
+    if (typeof max === 'number' && value.length > max && [...value].length > max) {
+      return fail(`text longer than ${max} characters`);
     }
     return null;
   }
 
-  private checkNumber(value: number, schema: Schema, where: string): string | null {
+  private checkNumber(value: number, schema: Schema): Failure | null {
     if (typeof schema.minimum === 'number' && value < schema.minimum) {
-      return `${where}: ${value} is below ${schema.minimum}`;
+      return fail(`${value} is below ${schema.minimum}`);
     }
     if (typeof schema.maximum === 'number' && value > schema.maximum) {
-      return `${where}: ${value} is above ${schema.maximum}`;
+      return fail(`${value} is above ${schema.maximum}`);
     }
     return null;
   }
 
-  private checkArray(value: unknown[], schema: Schema, at: string, where: string): string | null {
+  private checkArray(value: unknown[], schema: Schema): Failure | null {
     if (typeof schema.maxItems === 'number' && value.length > schema.maxItems) {
-      return `${where}: ${value.length} items, over the limit of ${schema.maxItems}`;
+      return fail(`${value.length} items, over the limit of ${schema.maxItems}`);
     }
     if (typeof schema.minItems === 'number' && value.length < schema.minItems) {
-      return `${where}: ${value.length} items, fewer than ${schema.minItems}`;
+      return fail(`${value.length} items, fewer than ${schema.minItems}`);
     }
     const items = schema.items;
-    for (let i = 0; i < value.length; i++) {
-      let itemSchema: unknown = items;
-      if (Array.isArray(items)) {
-        itemSchema = i < items.length ? items[i] : schema.additionalItems;
-        if (itemSchema === false) {
-          return `${where}: at most ${items.length} items`;
+    if (isObject(items)) {
+      for (let i = 0; i < value.length; i++) {
+        const failure = this.visit(value[i], items);
+        if (failure !== null) {
+          return within(i, failure);
         }
       }
-      if (isObject(itemSchema)) {
-        const failure = this.visit(value[i], itemSchema, `${at}[${i}]`);
+    } else if (Array.isArray(items)) {
+      for (let i = 0; i < value.length; i++) {
+        const rule: unknown = i < items.length ? items[i] : schema.additionalItems;
+        if (rule === false) {
+          return fail(`at most ${items.length} items`);
+        }
+        const failure = isObject(rule) ? this.visit(value[i], rule) : null;
         if (failure !== null) {
-          return failure;
+          return within(i, failure);
         }
       }
     }
     return null;
   }
 
-  private checkObject(
-    value: Record<string, unknown>,
-    schema: Schema,
-    at: string,
-    where: string
-  ): string | null {
+  private checkObject(value: Record<string, unknown>, schema: Schema): Failure | null {
     const keys = Object.keys(value);
     if (typeof schema.maxProperties === 'number' && keys.length > schema.maxProperties) {
-      return `${where}: ${keys.length} fields, over the limit of ${schema.maxProperties}`;
+      return fail(`${keys.length} fields, over the limit of ${schema.maxProperties}`);
     }
     for (const key of Array.isArray(schema.required) ? (schema.required as string[]) : []) {
       if (!Object.prototype.hasOwnProperty.call(value, key)) {
-        return `${where}: the field "${key}" is missing`;
+        return fail(`the field "${key}" is missing`);
       }
     }
     const properties = isObject(schema.properties) ? schema.properties : {};
+    const names = isObject(schema.propertyNames) ? schema.propertyNames : null;
     for (const key of keys) {
-      const path = at === '' ? key : `${at}.${key}`;
-      if (isObject(schema.propertyNames)) {
-        const failure = this.visit(key, schema.propertyNames, `${path} (name)`);
+      if (names !== null) {
+        const failure = this.visit(key, names);
         if (failure !== null) {
-          return failure;
+          return fail(`the field name "${describe(key).slice(1, 40)}...": ${failure.message}`);
         }
       }
       const own = Object.prototype.hasOwnProperty.call(properties, key) ? properties[key] : undefined;
       const rule = own ?? schema.additionalProperties;
       if (rule === false) {
-        return `${where}: unexpected field "${describe(key).slice(1, -1)}"`;
+        return fail(`unexpected field "${describe(key).slice(1, -1)}"`);
       }
       if (isObject(rule)) {
-        const failure = this.visit(value[key], rule, path);
+        const failure = this.visit(value[key], rule);
         if (failure !== null) {
-          return failure;
+          return within(key, failure);
         }
       }
     }
@@ -249,7 +301,8 @@ export function validate(kind: FileKind, value: unknown): void {
 /** Text of a file parsed as strict JSON (no NaN/Infinity) within the size limit of `kind`. */
 export function parseText(kind: FileKind, text: string): unknown {
   const { what, limit } = NAMES[kind];
-  const bytes = new TextEncoder().encode(text).length;
+  // UTF-8 takes at least one byte per UTF-16 unit and at most three: count only when unsure.
+  const bytes = text.length * 3 <= limit ? text.length : new TextEncoder().encode(text).length;
   if (bytes > limit) {
     throw new ValidationError(`probekit ${what}: ${bytes.toLocaleString('en')} bytes, over the limit of ${limit.toLocaleString('en')}`);
   }
