@@ -87,7 +87,7 @@ def test_the_extension_is_active(lab: Any, lab_page: Any) -> None:
     page = lab_page.page
     page.goto(f"{lab.url}/lab?reset")
     page.wait_for_function("() => window.jupyterapp && window.jupyterapp.started")
-    page.wait_for_function("() => window.jupyterapp.isPluginActivated('probekit:launcher')")
+    page.wait_for_function("() => window.jupyterapp?.isPluginActivated('probekit:launcher')")
     plugins = page.evaluate("() => window.jupyterapp.listPlugins()")
     assert {"probekit:widgets", "probekit:launcher", "probekit:session-viewer"} <= set(plugins)
     lab_page.assert_clean()
@@ -217,7 +217,7 @@ def test_a_damaged_file_shows_the_error(
 def test_new_probekit_notebook_writes_the_template(lab: Any, lab_page: Any) -> None:
     page = lab_page.page
     page.goto(f"{lab.url}/lab?reset")
-    page.wait_for_function("() => window.jupyterapp.isPluginActivated('probekit:launcher')")
+    page.wait_for_function("() => window.jupyterapp?.isPluginActivated('probekit:launcher')")
     page.evaluate("async () => { await window.jupyterapp.commands.execute('launcher:create'); }")
     card = page.locator(".jp-LauncherCard", has_text="New probekit notebook")
     card.first.wait_for()
