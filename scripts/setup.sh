@@ -31,7 +31,7 @@ pip_install() { "$py" -m pip install --quiet --disable-pip-version-check --no-in
 build_extension() {
   local ext_stamp="labextension/.build-stamp" ext_want link
   ext_want="$(cd labextension && find package.json yarn.lock .yarnrc.yml tsconfig.json install.json \
-    src style -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)"
+    src style ../probekit/results/schema -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)"
   if [ ! -f probekit/labextension/static/style.js ] || [ ! -d labextension/node_modules ] \
      || [ ! -f "$ext_stamp" ] || [ "$(cat "$ext_stamp")" != "$ext_want" ]; then
     command -v node >/dev/null || {

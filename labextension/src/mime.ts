@@ -1,0 +1,7 @@
+/**
+ * probekit's MIME extensions (package.json "jupyterlab.mimeExtension"): saved board snapshots
+ * and session files drawn as read-only dashboards with no kernel. See src/renderer/.
+ */
+import extensions from './renderer/views';
+
+export default extensions;
