@@ -34,6 +34,8 @@ from probekit.widgets.status import StatusLine, explain, model_info
 
 # Seconds a request runs before the buttons are greyed out (quick steps never toggle them).
 DISABLE_AFTER = 0.15
+# Requests that take long by nature: their buttons are greyed out (and Stop on) at once.
+LONG_REQUESTS = frozenset({"feed"})
 
 
 @dataclass
@@ -315,7 +317,9 @@ class ProbeBoard:
         self.charts["trajectory"].append(self.path.history(probe))
 
     def _busy(self, busy: bool, name: str) -> None:
-        """Status at once; buttons off (Stop on) only once a request outlasts ``DISABLE_AFTER``.
+        """Status at once; buttons off (Stop on) once a request outlasts ``DISABLE_AFTER``.
+
+        A feed greys them out (and turns Stop on) at once.
 
         Fields stay editable for the next request either way; the runner refuses a
         second request while one runs, greyed out or not.
@@ -326,7 +330,9 @@ class ProbeBoard:
             if self._disable_timer is not None:
                 self._disable_timer.cancel()
                 self._disable_timer = None
-            if busy:
+            if busy and name in LONG_REQUESTS:  # Stop matters from the first moment
+                self._set_controls(busy=True)
+            elif busy:
                 self._disable_timer = threading.Timer(DISABLE_AFTER, self._disable_if_busy)
                 self._disable_timer.daemon = True
                 self._disable_timer.start()

@@ -17,10 +17,13 @@ from tests.browser.board_page import FEED, SETUP, BoardPage
 pytestmark = pytest.mark.slow
 
 HISTORY = "print(len(board.probe.history), board.runner.busy)"
+# A feed of 30 one-step examples takes about half a second on the demo model: with a few
+# optimizer steps per example it runs long enough for a person (and this test) to stop it.
+SLOWER = "board.settings.steps.value = 8"
 
 
 def test_board_steps_selects_feeds_and_stops_in_the_browser(lab, lab_page, tmp_path):
-    lab.write_notebook("board.ipynb", [SETUP, HISTORY])
+    lab.write_notebook("board.ipynb", [SETUP, HISTORY, SLOWER])
     lab_page.open_notebook("board.ipynb")
     board = BoardPage(lab_page)
     board.show()
@@ -45,6 +48,7 @@ def test_board_steps_selects_feeds_and_stops_in_the_browser(lab, lab_page, tmp_p
         assert board.steps(panel) == {4}, panel
 
     # a 30-example feed, stopped mid-run: fewer steps ran, the board is idle again
+    lab_page.run_cells(2)
     board.output.locator("textarea").fill(FEED)
     board.button("Feed list").click()
     progress = board.output.get_by_text(re.compile(r"^\d+ / 30$"))
