@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch
 
 from bench.isolated_map import LR, workload
-from probekit.sweep import SweepOptions, run_sweep
+from probekit.sweep import SweepOptions, ray_engine, run_sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -61,19 +61,11 @@ def main() -> None:
     t_two = sweep("single-2")
     print(f"single process: {t_one:.2f} s (1 thread), {t_two:.2f} s (2 threads)", flush=True)
     start = time.perf_counter()
-    for attempt in range(5):  # Ray gives its node 30 s to start; a busy machine may need more
-        try:
-            ray.init(
-                num_cpus=2,
-                include_dashboard=False,
-                log_to_driver=False,
-                runtime_env={"env_vars": {"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}},
-            )
-            break
-        except Exception:
-            ray.shutdown()
-            if attempt == 4:
-                raise
+    ray_engine.start(
+        attempts=5,
+        num_cpus=2,
+        runtime_env={"env_vars": {"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}},
+    )
     t_init = time.perf_counter() - start
     t_ray = sweep("ray", engine="ray", workers=2)
     ray.shutdown()

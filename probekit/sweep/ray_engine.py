@@ -32,7 +32,7 @@ def compute(
     ray = _import_ray()
     started = not ray.is_initialized()
     if started:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        start(address=address)
     actors: list[Any] = []
     try:
         resources = ray.cluster_resources()
@@ -50,6 +50,29 @@ def compute(
             ray.kill(a)
         if started:
             ray.shutdown()
+
+
+def start(
+    *,
+    address: str | None = None,
+    attempts: int = 3,
+    **options: Any,
+) -> Any:
+    """``ray.init`` (joining ``address``, or a local instance), retried ``attempts`` times.
+
+    Ray gives a new local node a fixed 30 s to come up, which a busy machine can miss;
+    ``options`` go to ``ray.init`` (e.g. ``num_cpus``, ``runtime_env``). Returns the module.
+    """
+    ray = _import_ray()
+    for attempt in range(attempts):
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, **options)
+            return ray
+        except Exception:
+            ray.shutdown()
+            if attempt == attempts - 1:
+                raise
+    return ray
 
 
 def _dispatch(ray: Any, actors: list[Any], shards: Sequence[Shard]) -> Iterator[ShardResult]:

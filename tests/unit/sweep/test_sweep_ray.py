@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from probekit.demo import corpus
-from probekit.sweep import SweepOptions, run_sweep
+from probekit.sweep import SweepOptions, ray_engine, run_sweep
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'probekit[ray]')")
 
@@ -17,19 +17,9 @@ ROOT = Path(__file__).resolve().parents[3]
 
 @pytest.fixture(scope="module")
 def local_ray():
-    for attempt in range(3):  # Ray gives its node 30 s to start; a busy machine may need more
-        try:
-            ray.init(
-                num_cpus=2,
-                include_dashboard=False,
-                log_to_driver=False,
-                runtime_env={"env_vars": {"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}},
-            )
-            break
-        except Exception:
-            ray.shutdown()
-            if attempt == 2:
-                raise
+    ray_engine.start(
+        num_cpus=2, runtime_env={"env_vars": {"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}}
+    )
     yield ray
     ray.shutdown()
 
