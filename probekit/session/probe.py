@@ -14,7 +14,6 @@ import os
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec
 
@@ -36,7 +35,7 @@ from probekit.core.inputs import (
 )
 from probekit.core.loading import check_vocab, context_length
 from probekit.core.lock import exclusive, guarded
-from probekit.core.optimizer import OptimizerName, OptimizerSpec, OptimizerState, Updater
+from probekit.core.optimizer import OptimizerName, OptimizerSpec, Updater
 from probekit.core.params import ParamEntry, select
 from probekit.core.per_example import Functional
 from probekit.core.protocols import CausalLM, Tokenizer
@@ -54,24 +53,11 @@ from probekit.results.labels import unique_labels
 from probekit.results.probe import ProbeResult
 from probekit.results.trajectory import Trajectory
 from probekit.session import settings
+from probekit.session.undo import UNDO_BUDGET_BYTES, Commit, UndoStack, default_depth
 
 WatchItem = Example | str | tuple[str, str]
 _P = ParamSpec("_P")
 Listener = Callable[[ProbeResult], None]
-# Default cap on the memory held by undo snapshots.
-UNDO_BUDGET_BYTES = 2 * 1024**3
-
-
-@dataclass(frozen=True)
-class _Commit:
-    snapshot: WeightSnapshot
-    optimizer_state: OptimizerState
-    result: ProbeResult
-
-    @functools.cached_property
-    def nbytes(self) -> int:
-        """Memory held: the weight snapshot and the optimizer state saved with it."""
-        return self.snapshot.nbytes() + _state_bytes(self.optimizer_state)
 
 
 def _holding_model(
@@ -159,10 +145,11 @@ class Probe:
         self.token_grad = token_grad
         self.truncation: TruncationPolicy = truncation
         self.history: list[ProbeResult] = []
-        self._commits: list[_Commit] = []
-        self._trimmed = False
-        self._max_undo = max_undo if max_undo is not None else self._default_undo_depth()
-        self._undo_budget = UNDO_BUDGET_BYTES if max_undo is None else None
+        self._undo = (
+            UndoStack(default_depth(self.entries, self.spec, UNDO_BUDGET_BYTES), UNDO_BUDGET_BYTES)
+            if max_undo is None
+            else UndoStack(max_undo, None)
+        )
         self._listeners: list[Listener] = [on_result] if on_result else []
         self._watched: Watched | None = None
         self._versions: tuple[Any, ...] = ()
@@ -292,14 +279,12 @@ class Probe:
         if not isinstance(window, int) or window < 1:
             raise InputError(f"window must be a positive integer, got {window!r}")
         with self._exclusive("a run"):
-            return run(self, examples, window=min(window, self._max_undo), ema_beta=ema_beta,
+            return run(self, examples, window=min(window, self._undo.depth), ema_beta=ema_beta,
                        progress=progress)  # fmt: skip
 
     def snapshot_back(self, width: int) -> WeightSnapshot | None:
         """The weights from ``width`` commits ago, if undo still holds them contiguously."""
-        if not 1 <= width <= min(len(self._commits), self._max_undo):
-            return None
-        return self._commits[-width].snapshot
+        return self._undo.back(width)
 
     def _take(self, encoded: EncodedExample, request: StepRequest) -> ProbeResult:
         with self._exclusive(), memory_released("the step"), grad_enabled():
@@ -320,14 +305,7 @@ class Probe:
     def undo(self) -> ProbeResult:
         """Revert the last committed step bit-exactly; returns the result that was undone."""
         with self._exclusive("undo"):
-            if not self._commits:
-                raise StateError("nothing to undo: no committed step is left")
-            if self._trimmed and len(self._commits) == 1:
-                raise StateError(
-                    f"undo reaches back {self._max_undo} steps (max_undo); reset() returns to "
-                    "the state before the first commit"
-                )
-            last = self._commits.pop()
+            last = self._undo.pop()
             last.snapshot.restore()
             self._updater.load_state(last.optimizer_state)
             self._invalidate()
@@ -336,11 +314,11 @@ class Probe:
     def reset(self) -> None:
         """Restore the weights and optimizer state from before the first commit; clear history."""
         with self._exclusive("reset"):
-            if self._commits:
-                self._commits[0].snapshot.restore()
-                self._updater.load_state(self._commits[0].optimizer_state)
-            self._commits.clear()
-            self._trimmed = False
+            origin = self._undo.origin
+            if origin is not None:
+                origin.snapshot.restore()
+                self._updater.load_state(origin.optimizer_state)
+            self._undo.clear()
             self.history.clear()
             self._invalidate()
 
@@ -356,7 +334,7 @@ class Probe:
             with self._exclusive("a checkpoint"):
                 snapshot = WeightSnapshot(self.entries)
                 optimizer_state = self._updater.save_state()
-                commits, trimmed, history = list(self._commits), self._trimmed, len(self.history)
+                undo, history = self._undo.mark(), len(self.history)
             interrupted = False
             try:
                 yield
@@ -366,7 +344,7 @@ class Probe:
                         with self._exclusive("a checkpoint"):
                             snapshot.restore()
                             self._updater.load_state(optimizer_state)
-                            self._commits, self._trimmed = commits, trimmed
+                            self._undo.rewind(undo)
                             del self.history[history:]
                             self._invalidate()
                         break
@@ -451,7 +429,7 @@ class Probe:
     @property
     def committed(self) -> tuple[ProbeResult, ...]:
         """The committed steps currently applied to the model, oldest first."""
-        return tuple(c.result for c in self._commits)
+        return self._undo.results()
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the history to a session file (strict JSON, atomic); read it with
@@ -538,8 +516,7 @@ class Probe:
         self.history.append(result)
         if committed:
             assert outcome.snapshot is not None and outcome.optimizer_state is not None
-            self._commits.append(_Commit(outcome.snapshot, outcome.optimizer_state, result))
-            self._trim_undo()
+            self._undo.push(Commit(outcome.snapshot, outcome.optimizer_state, result))
             self._adopt_baseline(outcome)
         else:  # our own revert bumped the counters; the bits (and checksum) are unchanged
             self._versions = self._param_versions() if self._versions else ()
@@ -547,37 +524,9 @@ class Probe:
             warnings.warn(f"step not committed: {'; '.join(outcome.notes)}", stacklevel=3)
         return result
 
-    def _trim_undo(self) -> None:
-        """Keep at most ``max_undo`` undo entries, always keeping the origin for reset.
-
-        With the default ``max_undo`` the entries also stay within ``UNDO_BUDGET_BYTES``,
-        counting everything they hold (weights and optimizer state).
-        """
-        while len(self._commits) > self._max_undo + 1 or (
-            self._undo_budget is not None
-            and len(self._commits) > 2
-            and self.undo_bytes() > self._undo_budget
-        ):
-            del self._commits[1]
-            self._trimmed = True
-
     def undo_bytes(self) -> int:
         """Memory held by the undo stack: weight snapshots and optimizer states."""
-        return sum(c.nbytes for c in self._commits)
-
-    def _default_undo_depth(self) -> int:
-        # tensors of optimizer state per parameter (the step count is a scalar; SGD keeps
-        # no momentum buffer without momentum)
-        n_state = sum(
-            1
-            for key in self.spec.rule.state_keys
-            if key != "step" and (key != "momentum_buffer" or self.spec.momentum)
-        )
-        size = sum(
-            e.param.numel() * (e.param.element_size() + n_state * max(e.param.element_size(), 4))
-            for e in self.entries
-        )
-        return max(1, min(1000, UNDO_BUDGET_BYTES // max(size, 1) - 1))
+        return self._undo.nbytes()
 
     def _adopt_baseline(self, outcome: StepOutcome) -> None:
         """After a commit, the watch outputs measured after the step are the new baseline."""
@@ -655,15 +604,6 @@ def _user_hook(hook: object) -> bool:
 
 def _labels(examples: Sequence[Example]) -> tuple[str, ...]:
     return unique_labels((e.prompt, e.target) for e in examples)
-
-
-def _state_bytes(state: OptimizerState) -> int:
-    return sum(
-        v.numel() * v.element_size()
-        for values in state.values()
-        for v in values.values()
-        if torch.is_tensor(v)
-    )
 
 
 def _positive(value: int, name: str) -> int:
