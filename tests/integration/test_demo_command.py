@@ -1,4 +1,4 @@
-"""`probekit demo` (the main job) writes a real report, and the quickstart notebook runs."""
+"""`probekit demo` (the main job) writes a real report."""
 
 from __future__ import annotations
 
