@@ -74,9 +74,9 @@ def test_the_display_formatter_picks_the_bundle(probe):
 
 
 def test_a_trajectory_shows_every_step_and_the_stream_at_its_probe_steps(probe):
-    probe.step(pk.Example("an isolated", " step"))
+    probe.step(pk.Example("the sky is", " blue"))
     run = probe.run(
-        [pk.Example(p, t) for p, t in [("one", " two"), ("three", " four"), ("five", " six")]],
+        [pk.Example(p, t) for p, t in [("the cat says", " meow"), ("the cow says", " moo"), ("alice lives in", " oslo")]],
         progress=False,
     )
     bundle = roundtrip(result_bundle.result_bundle(run))
@@ -97,7 +97,7 @@ def test_a_trajectory_shows_every_step_and_the_stream_at_its_probe_steps(probe):
 
 
 def test_a_long_trajectory_keeps_the_newest_half_and_every_kth_older_step(probe):
-    step = probe.step(pk.Example("one", " two"), commit=True)
+    step = probe.step(pk.Example("the cat says", " meow"), commit=True)
     steps = tuple(replace(step, step=i) for i in range(2500))
     row = StreamRow(0, "x", *(1.0,) * 10, False, 1.0, 1.0)
     run = Trajectory(steps, tuple(replace(row, step=i) for i in range(2500)), 8, 0.9)
@@ -131,6 +131,7 @@ def test_a_token_attribution_and_a_shift(probe):
     assert shown["text/plain"].startswith("attribution shift (ig) around step 0: the dog says")
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")
 def test_hostile_labels_stay_data(probe):
     result = probe.step(pk.Example(HOSTILE, " <script>x</script>"))
     bundle = roundtrip(mimebundle(result)[MIME_TYPE])
