@@ -76,7 +76,11 @@ def test_the_display_formatter_picks_the_bundle(probe):
 def test_a_trajectory_shows_every_step_and_the_stream_at_its_probe_steps(probe):
     probe.step(pk.Example("the sky is", " blue"))
     run = probe.run(
-        [pk.Example(p, t) for p, t in [("the cat says", " meow"), ("the cow says", " moo"), ("alice lives in", " oslo")]],
+        [
+            pk.Example("the cat says", " meow"),
+            pk.Example("the cow says", " moo"),
+            pk.Example("alice lives in", " oslo"),
+        ],
         progress=False,
     )
     bundle = roundtrip(result_bundle.result_bundle(run))
