@@ -41,10 +41,11 @@ describe('result bundles written by Python', () => {
     expect(data.selected).toBe(bundle.selected_step);
   });
 
-  it('the banner names the kind, the title, the version and the summary numbers', () => {
+  it('the banner gives the title (which names the kind), the version and the summary numbers', () => {
     const bundle = byKind('probe_step');
     const [first, second, third] = resultData(bundle).banner;
-    expect(first).toBe(`probekit probe step — ${bundle.title}`);
+    expect(first).toBe(`probekit — ${bundle.title}`);
+    expect(first).toMatch(/^probekit — probe step 0 \(isolated, ok\): /);
     expect(second).toBe(`written by probekit 0.1.0 on ${bundle.created}`);
     expect(third).toContain('loss before ');
     expect(third?.split(' · ').length).toBe(bundle.summary.length);
@@ -90,7 +91,7 @@ describe('refusals name what is wrong', () => {
     bundle.title = evil;
     bundle.panels.timeline[0].label = evil;
     const data = resultData(bundle);
-    expect(data.banner[0]).toBe(`probekit probe step — ${evil}`);
+    expect(data.banner[0]).toBe(`probekit — ${evil}`);
     expect(data.panels.timeline[0]?.label).toBe(evil);
   });
 });

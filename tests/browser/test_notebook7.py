@@ -100,7 +100,7 @@ def test_saved_outputs_render_in_notebook7(notebook7: Any, notebook7_page: Any) 
     assert results == {name: every[name] if name in shown else 0 for name in PANELS}
     banners = page.locator(".probekit-banner").all_text_contents()
     assert "probekit board snapshot" in banners[0]
-    assert banners[1].startswith(f"probekit probe step — {result['title']}")
+    assert banners[1].startswith(f"probekit — {result['title']}")
     with urllib.request.urlopen(f"{notebook7.url}/api/kernels", timeout=5) as response:
         assert json.loads(response.read()) == []
     assert_clean(notebook7_page)

@@ -66,13 +66,6 @@ interface ResultBundle {
   panels: Partial<PanelRows>;
 }
 
-const KIND_NAMES: Record<string, string> = {
-  probe_step: 'probe step',
-  trajectory: 'trajectory',
-  token_attribution: 'token attribution',
-  attribution_shift: 'attribution shift'
-};
-
 /** "name value" of one summary number: 4 significant digits, n/a when not applicable. */
 export function factText(name: string, value: string | number | boolean | null): string {
   let shown: string;
@@ -97,7 +90,7 @@ export function resultData(value: unknown): DashboardData {
     panels[name] = bundle.panels[name] ?? [];
   }
   const banner = [
-    `probekit ${KIND_NAMES[bundle.kind] ?? 'result'} — ${displayText(bundle.title, 300)}`,
+    `probekit — ${displayText(bundle.title, 300)}`, // the title names the kind of result
     writtenText(bundle.probekit_version, bundle.created)
   ];
   if (bundle.summary.length > 0) {
