@@ -158,6 +158,8 @@ def test_a_single_result_renders_without_a_kernel(lab: Any, lab_page: Any) -> No
     page = lab_page.page
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.goto(f"{lab.url}/lab?reset")  # no documents of earlier tests restored
+    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.started")
     lab_page.open_notebook("result.ipynb")
     lab_page.run_cells(0)
     page.wait_for_selector(".probekit-dashboard .probekit-grid")
