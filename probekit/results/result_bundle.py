@@ -32,6 +32,7 @@ MAX_BYTES = snapshot.MAX_BYTES
 MAX_STEPS = 1000
 MAX_TITLE = 4096
 KINDS = ("probe_step", "trajectory", "token_attribution", "attribution_shift")
+_TOO_LARGE = "look at a slice of it (its frames, or fewer steps) instead"
 
 Result = ProbeResult | Trajectory | TokenAttribution | AttributionShift
 Rows = dict[str, list[panels.Row]]
@@ -89,9 +90,6 @@ def mimebundle(result: Result) -> dict[str, Any]:
     except ProbekitError as exc:
         return {"text/plain": f"{text}\n  (charts left out: {exc})"}
     return {MIME_TYPE: bundle, "text/plain": text}
-
-
-_TOO_LARGE = "look at a slice of it (its frames, or fewer steps) instead"
 
 
 def _parts(result: Result, rows: bool = True) -> tuple[str, str, list[Fact], Rows, int | None]:
