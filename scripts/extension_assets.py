@@ -3,13 +3,15 @@
 * ``labextension/src/renderer/templates.ts``: the board's Vega-Lite specs
   (``probekit.charts.board``, log scales on, as the board starts) as fixed TypeScript
   constants, so saved results are drawn exactly like the live board.
-* ``labextension/test/fixtures/``: a session file and a board snapshot bundle written from
-  real steps on the demo model, which the TypeScript tests validate against the same
-  JSON Schemas (the round trip of the formats); and ``schema_cases.json``: variations of
-  both, each with the verdict of the reference validator (jsonschema), which the
-  TypeScript validator must reproduce.
+* ``labextension/test/fixtures/``: a session file, a board snapshot bundle and single
+  result bundles (one of each kind) written from real steps on the demo model, which the
+  TypeScript tests validate against the same JSON Schemas (the round trip of the formats);
+  and ``schema_cases.json``: variations of each, with the verdict of the reference
+  validator (jsonschema), which the TypeScript validator must reproduce.
 
-Run from the repository root: ``python scripts/extension_assets.py [templates|fixtures]``.
+Run from the repository root:
+``python scripts/extension_assets.py [templates|fixtures|results]`` (``results`` writes the
+result bundles and the cases only).
 """
 
 from __future__ import annotations
@@ -87,9 +89,42 @@ def write_fixtures() -> list[Path]:
     )
     snapshot = FIXTURES / "demo.board.json"
     snapshot.write_text(json.dumps(bundle, ensure_ascii=False, allow_nan=False), encoding="utf-8")
+    return [session, snapshot, *write_result_fixtures()]
+
+
+def write_result_fixtures() -> list[Path]:
+    """One result bundle of each kind from real steps on the demo model, then the cases."""
+    import probekit as pk
+    from probekit.results.result_bundle import result_bundle
+
+    model, tok = pk.load_demo()
+    watch = [("The capital of France is", " paris"), ("2 plus 3 is", " 5")]
+    probe = pk.Probe(model, tok, lr=0.05, watch=watch, token_grad=True)
+    step = probe.step(pk.Example("2 plus 2 is", " 5"))
+    run = probe.run(
+        [pk.Example("2 plus 2 is", " 4"), pk.Example("The capital of France is", " oslo")],
+        progress=False,
+    )
+    attribution = probe.attribute("2 plus 2 is", " 4", "grad_x_input")
+    shift = probe.attribution_shift("2 plus 2 is", " 4", pk.Example("2 plus 2 is", " 5"))
+    bundles = [result_bundle(r) for r in (step, run, attribution, shift)]
+    results = FIXTURES / "demo.results.json"
+    results.write_text(json.dumps(bundles, ensure_ascii=False, allow_nan=False), "utf-8")
+    return [results, write_cases()]
+
+
+def write_cases() -> Path:
+    """``schema_cases.json`` from the fixture files on disk."""
+
+    def read(name: str) -> Any:
+        return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+
     cases = FIXTURES / "schema_cases.json"
-    cases.write_text(json.dumps(schema_cases(bundle, json.loads(session.read_text()))), "utf-8")
-    return [session, snapshot, cases]
+    value = schema_cases(
+        read("demo.board.json"), read("demo.probekit.json"), read("demo.results.json")[0]
+    )
+    cases.write_text(json.dumps(value), "utf-8")
+    return cases
 
 
 def _changed(value: dict[str, Any], path: str, new: Any) -> dict[str, Any]:
@@ -133,6 +168,23 @@ BOARD_CHANGES: list[tuple[str, Any]] = [
     ("settings." + "k" * 65, 1),
     ("settings.lr", "0.1"),
 ]
+RESULT_CHANGES: list[tuple[str, Any]] = [
+    ("version", 2),
+    ("format", "probekit.board"),
+    ("kind", "evil"),
+    ("title", "t" * 4097),
+    ("panels.spec", []),
+    ("panels.trajectory", []),
+    ("panels.tokens", _DELETE),
+    ("panels.watch.0.kl", "1e400"),
+    ("panels.timeline.0.href", "javascript:alert(1)"),
+    ("summary.0.value", {"a": 1}),
+    ("summary.0.value", "x" * 4097),
+    ("summary.0.name", "n" * 65),
+    ("summary.0.extra", 1),
+    ("selected_step", -1),
+    ("model", {"name": "x"}),
+]
 SESSION_CHANGES: list[tuple[str, Any]] = [
     ("version", 99),
     ("results.0.prompt", _DELETE),
@@ -151,11 +203,14 @@ SESSION_CHANGES: list[tuple[str, Any]] = [
 ]
 
 
-def schema_cases(bundle: dict[str, Any], session: dict[str, Any]) -> list[dict[str, Any]]:
+def schema_cases(
+    bundle: dict[str, Any], session: dict[str, Any], result: dict[str, Any]
+) -> list[dict[str, Any]]:
     """Each variation with the reference validator's verdict."""
     from probekit.results import validation
 
     bundle = {**bundle, "panels": {name: rows[:2] for name, rows in bundle["panels"].items()}}
+    result = {**result, "panels": {name: rows[:2] for name, rows in result["panels"].items()}}
     session = {**session, "results": session["results"][:1]}
     session["results"][0] = {
         **session["results"][0],
@@ -164,6 +219,7 @@ def schema_cases(bundle: dict[str, Any], session: dict[str, Any]) -> list[dict[s
     cases = []
     for kind, base, changes in (
         ("board", bundle, BOARD_CHANGES),
+        ("result", result, RESULT_CHANGES),
         ("session", session, SESSION_CHANGES),
     ):
         for path, new in [("", None), *changes]:
@@ -183,6 +239,8 @@ if __name__ == "__main__":
     what = sys.argv[1:] or ["templates", "fixtures"]
     if "templates" in what:
         print(write_templates())
-    if "fixtures" in what:
-        for path in write_fixtures():
-            print(path, path.stat().st_size, "bytes")
+    written = write_fixtures() if "fixtures" in what else []
+    if "results" in what and "fixtures" not in what:
+        written = write_result_fixtures()
+    for path in written:
+        print(path, path.stat().st_size, "bytes")

@@ -100,10 +100,10 @@ describe('SchemaValidator', () => {
 });
 
 describe('the same verdicts as the reference validator (jsonschema, in scripts/extension_assets.py)', () => {
-  const cases = casesFixture as { kind: 'board' | 'session'; name: string; valid: boolean; value: unknown }[];
+  const cases = casesFixture as { kind: 'board' | 'result' | 'session'; name: string; valid: boolean; value: unknown }[];
 
-  it('has cases of both kinds, valid and not', () => {
-    expect(new Set(cases.map((c) => `${c.kind} ${c.valid}`)).size).toBe(4);
+  it('has cases of every kind, valid and not', () => {
+    expect(new Set(cases.map((c) => `${c.kind} ${c.valid}`)).size).toBe(6);
   });
 
   it.each(cases.map((c) => [c.name, c] as const))('%s', (_name, c) => {

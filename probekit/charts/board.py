@@ -2,11 +2,15 @@
 
 Every function returns a spec dict whose data is the named source ``{"name": "rows"}``
 (rows are streamed in later) and which declares the variable param ``selected_step``
-(``null`` or an int): the selected step is drawn emphasised, and every title says which
-step it shows. Update sizes, KL and drift span orders of magnitude (an agreeing example
+(``null`` or an int): the selected step is drawn emphasised. A spec has no title of its
+own: the panel around it shows one heading (which names the shown step), and an image
+export puts that heading on the image (``StreamChart.export_spec``).
+Update sizes, KL and drift span orders of magnitude (an agreeing example
 moves the model ~1000× less than a contradicting one), so ``log=True`` (the default)
 puts them on log scales; values that cannot sit on a log axis (zero, missing) are left
-out there, and shown with ``log=False``. Labels and tokens are data, drawn as text.
+out there, and shown with ``log=False``. A line never bridges a missing value: a step
+where its metric is missing (or not drawable on a log axis) breaks the line there.
+Labels and tokens are data, drawn as text.
 """
 
 from __future__ import annotations
@@ -22,19 +26,12 @@ KIND_ORDER = ["isolated", "committed", "failed"]
 WIDTH = 420
 
 
-def _step_text(prefix: str, suffix: str = "") -> dict[str, str]:
-    """A title that names the selected step (the newest one when nothing is selected)."""
-    step = f"({SELECTED} === null ? 'newest step' : 'step ' + {SELECTED})"
-    return {"expr": f"'{prefix} — ' + {step} + '{suffix}'"}
-
-
-def _finish(chart: alt.TopLevelMixin, title: dict[str, str] | str) -> Spec:
+def _finish(chart: alt.TopLevelMixin) -> Spec:
     spec: Spec = chart.to_dict(validate=True)
     spec.pop("datasets", None)
     _inherit_data(spec)
     spec["data"] = {"name": ROWS}
     spec["params"] = [{"name": SELECTED, "value": None}]
-    spec["title"] = {"text": title, "anchor": "start"}
     return spec
 
 
@@ -107,7 +104,7 @@ def timeline(log: bool = True) -> Spec:
         .properties(width=WIDTH, height=110)
     )
     chart = alt.vconcat(delta, loss).resolve_scale(color="independent")
-    return _finish(chart, _step_text("update size and loss per step", " selected"))
+    return _finish(chart)
 
 
 def layer_heatmap(log: bool = True) -> Spec:
@@ -138,7 +135,7 @@ def layer_heatmap(log: bool = True) -> Spec:
         )
         .properties(width=WIDTH, height=160)
     )
-    return _finish(chart, _step_text("‖Δθ‖ by layer and step", " outlined"))
+    return _finish(chart)
 
 
 def watch_kl(log: bool = True) -> Spec:
@@ -165,7 +162,7 @@ def watch_kl(log: bool = True) -> Spec:
         )
         .properties(width=WIDTH)
     )
-    return _finish(chart, _step_text("logit shift on the watch set"))
+    return _finish(chart)
 
 
 def topk_bars() -> Spec:
@@ -182,7 +179,7 @@ def topk_bars() -> Spec:
         )
         .properties(width=WIDTH, height=200)
     )
-    return _finish(chart, _step_text("top-k next tokens before/after"))
+    return _finish(chart)
 
 
 def hidden_drift(log: bool = True, metric: str = "cos_drift") -> Spec:
@@ -199,15 +196,21 @@ def hidden_drift(log: bool = True, metric: str = "cos_drift") -> Spec:
         )
         .properties(width=WIDTH, height=180)
     )
-    return _finish(chart, _step_text(f"hidden-state drift ({metric}) by layer"))
+    return _finish(chart)
 
 
 def _stream(fields: list[str], title: str, log: bool) -> Any:
-    """Lines over committed steps with a point per step; the selected step's point is larger."""
+    """Lines over committed steps with a point per step; the selected step's point is larger.
+
+    A value that is missing (or not drawable on a log axis) breaks its line: the line is fed
+    every row, such a value made null, and Vega starts a new path after it; the points are
+    fed only the drawable values.
+    """
+    drawable = _positive("value", log)[0]
     base = (
         alt.Chart()
         .transform_fold(list(fields), as_=["metric", "value"])
-        .transform_filter(_positive("value", log)[0])
+        .transform_calculate(value=f"({drawable}) ? datum.value : null")
         .encode(
             x=alt.X("step:Q", title="step", axis=alt.Axis(format="d")),
             y=alt.Y("value:Q", scale=_scale(log), axis=_axis(), title=title),
@@ -215,8 +218,9 @@ def _stream(fields: list[str], title: str, log: bool) -> Any:
             tooltip=["step:Q", "metric:N", alt.Tooltip("value:Q", format=".3g")],
         )
     )
-    points = base.mark_point(filled=True).encode(size=_emphasis(110, 25))
-    return alt.layer(base.mark_line(), points).properties(width=WIDTH // 2, height=150)
+    line = base.mark_line(invalid="break-paths-filter-domains")
+    points = base.transform_filter(drawable).mark_point(filled=True).encode(size=_emphasis(110, 25))
+    return alt.layer(line, points).properties(width=WIDTH // 2, height=150)
 
 
 def trajectory(log: bool = False) -> Spec:
@@ -225,7 +229,7 @@ def trajectory(log: bool = False) -> Spec:
         _stream(["path_length", "displacement"], "distance in weight space", log),
         _stream(["direction_volatility", "magnitude_volatility"], "volatility", False),
     ).resolve_scale(color="independent")
-    return _finish(chart, _step_text("committed steps: path and volatility", " marked"))
+    return _finish(chart)
 
 
 def token_heatmap() -> Spec:
@@ -262,7 +266,7 @@ def token_heatmap() -> Spec:
         )
         .properties(width=WIDTH)
     )
-    return _finish(chart, "token attribution of the current prompt (step in each row's name)")
+    return _finish(chart)
 
 
 SPECS = {

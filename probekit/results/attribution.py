@@ -48,6 +48,12 @@ class TokenAttribution:
     n_steps: int | None = None
     baseline: str | None = None
 
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        """A text summary and the ``application/vnd.probekit.result+json`` charts bundle."""
+        from probekit.results.result_bundle import mimebundle
+
+        return mimebundle(self)
+
     @property
     def sequence_delta(self) -> float:
         """Convergence delta of the sequence row (the sum of the per-token deltas); ``nan``
@@ -88,6 +94,12 @@ class AttributionShift:
                 f"({len(self.before.sequence)} vs {len(self.after.sequence)}); attribute the "
                 "same prompt and target with the same method"
             )
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        """A text summary and the ``application/vnd.probekit.result+json`` charts bundle."""
+        from probekit.results.result_bundle import mimebundle
+
+        return mimebundle(self)
 
     @property
     def cosine_distance(self) -> float:

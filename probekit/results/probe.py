@@ -149,6 +149,12 @@ class ProbeResult:
     def ok(self) -> bool:
         return self.status == "ok"
 
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        """A text summary and the ``application/vnd.probekit.result+json`` charts bundle."""
+        from probekit.results.result_bundle import mimebundle
+
+        return mimebundle(self)
+
     def token_attribution(self) -> TokenAttribution | None:
         """``token_grad`` as a :class:`TokenAttribution`, if it was taken.
 

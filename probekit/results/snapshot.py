@@ -49,12 +49,12 @@ def board_snapshot(
         "version": VERSION,
         "probekit_version": __version__,
         "created": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "model": _plain(dict(model)),
-        "settings": _plain(dict(settings)),
-        "selected_step": _plain(selected_step),
-        "panels": {name: [_plain(dict(row)) for row in panels.get(name, ())] for name in PANELS},
+        "model": plain(dict(model)),
+        "settings": plain(dict(settings)),
+        "selected_step": plain(selected_step),
+        "panels": {name: [plain(dict(row)) for row in panels.get(name, ())] for name in PANELS},
     }
-    return _checked(bundle, "board snapshot")
+    return checked(bundle, "board", "board snapshot")
 
 
 def validate_snapshot(obj: Any) -> dict[str, Any]:
@@ -76,11 +76,20 @@ def validate_snapshot(obj: Any) -> dict[str, Any]:
             f"board snapshot version {validation.short(obj.get('version'))}; this probekit "
             f"reads version {VERSION}"
         )
-    return _checked(obj, "board snapshot")
+    return checked(obj, "board", "board snapshot")
 
 
-def _checked(bundle: dict[str, Any], what: str) -> dict[str, Any]:
-    validation.check(bundle, "board", what=what)
+def checked(
+    bundle: dict[str, Any],
+    schema: str,
+    what: str,
+    too_large: str = "show fewer steps (the board's chart window) before taking a snapshot",
+) -> dict[str, Any]:
+    """``bundle`` if it fits ``schema`` and is at most ``MAX_BYTES`` of strict JSON; else raise.
+
+    ``too_large`` is the advice given when it is over the size limit.
+    """
+    validation.check(bundle, schema, what=what)
     try:
         text = json.dumps(bundle, allow_nan=False, ensure_ascii=False)
     except ValueError as exc:  # a NaN/inf a caller put in by hand
@@ -90,13 +99,12 @@ def _checked(bundle: dict[str, Any], what: str) -> dict[str, Any]:
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_BYTES:
         raise ProbekitError(
-            f"{what}: {size:,} bytes of JSON, over the limit of {MAX_BYTES:,}; show fewer "
-            "steps (the board's chart window) before taking a snapshot"
+            f"{what}: {size:,} bytes of JSON, over the limit of {MAX_BYTES:,}; {too_large}"
         )
     return bundle
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """Rows as plain JSON values: numpy scalars to Python, non-finite floats to None."""
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
@@ -105,12 +113,12 @@ def _plain(value: Any) -> Any:
     if isinstance(value, int):
         return int(value)
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     item = getattr(value, "item", None)  # numpy / torch scalars
     if callable(item):
-        return _plain(item())
+        return plain(item())
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     return value

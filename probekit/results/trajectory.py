@@ -11,7 +11,7 @@ import math
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from probekit.results.probe import ProbeResult
 
@@ -90,6 +90,12 @@ class Trajectory:
     @property
     def conflicts(self) -> int:
         return sum(r.conflict for r in self.stream)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        """A text summary and the ``application/vnd.probekit.result+json`` charts bundle."""
+        from probekit.results.result_bundle import mimebundle
+
+        return mimebundle(self)
 
     def summary(self) -> dict[str, float]:
         """The run in a handful of numbers (one row of a comparison table)."""

@@ -18,12 +18,12 @@ from typing import Any
 from probekit.errors import ProbekitError
 from probekit.results.compiled_schema import compile_schema
 
-SCHEMAS = ("session", "board")
+SCHEMAS = ("session", "board", "result")
 
 
 @cache
 def schema(name: str) -> dict[str, Any]:
-    """The parsed schema ``name`` (``"session"`` or ``"board"``)."""
+    """The parsed schema ``name`` (``"session"``, ``"board"`` or ``"result"``)."""
     if name not in SCHEMAS:
         raise ValueError(f"unknown schema {name!r}; one of {SCHEMAS}")
     text = resources.files("probekit.results").joinpath("schema", f"{name}.schema.json")

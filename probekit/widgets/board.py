@@ -385,7 +385,10 @@ class ProbeBoard:
 
     def snapshot(self) -> None:
         """Display a static picture of the board (PNG + data bundle) that outlives the kernel."""
-        parts = [(chart.spec, chart.rows) for chart in self.charts.values()]
+        # each panel's heading goes on the image as its title (the specs carry none)
+        parts = [
+            ({**chart.spec, "title": chart.title}, chart.rows) for chart in self.charts.values()
+        ]
         image = export.png(export.composite_spec(parts, self.panels.shown))
         text = f"probekit board: {len(self.probe.history)} steps on {self.info.name}"
         export.publish(image, self.snapshot_data(), text)

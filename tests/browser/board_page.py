@@ -155,18 +155,19 @@ class BoardPage:
             timeout=timeout_ms,
         )
 
-    def titles(self) -> dict[str, str]:
-        """Each panel's title line and the title Vega drew in its SVG, joined by ' | '."""
+    def titles(self) -> dict[str, list[str]]:
+        """Every title each panel shows: its heading, then any title Vega drew in its SVG."""
         out = {}
         for name, prefix in PANELS.items():
-            out[name] = str(
+            out[name] = list(
                 self.page.evaluate(
                     """(prefix) => {
                         const chart = window.probekitTest.panel(prefix);
-                        const own = chart.querySelector('.probekit-title').textContent;
+                        const own = [...chart.querySelectorAll('.probekit-title')]
+                            .map((t) => t.textContent);
                         const drawn = [...chart.querySelectorAll('.role-title-text text')]
-                            .map((t) => t.textContent).join(' ');
-                        return own + ' | ' + drawn;
+                            .map((t) => t.textContent);
+                        return [...own, ...drawn];
                     }""",
                     prefix,
                 )
@@ -186,9 +187,7 @@ class BoardPage:
                     .every(([, prefix]) => {
                         const chart = t.panel(prefix);
                         const own = chart.querySelector('.probekit-title').textContent;
-                        const drawn = [...chart.querySelectorAll('.role-title-text text')]
-                            .map((e) => e.textContent).join(' ');
-                        return own.endsWith(`— step ${step}`) && drawn.includes(`step ${step}`);
+                        return own.endsWith(`— step ${step}`);
                     });
                 return rows && titled;
             }""",

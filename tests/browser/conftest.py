@@ -3,6 +3,8 @@
 - ``lab``: one JupyterLab for the test session (fixed free port, no token, temp root, config,
   settings and workspaces; the extension built in this checkout is put first on JUPYTER_PATH).
   ``lab.write_notebook(name, cells)`` writes a notebook into its root.
+- ``notebook7``: the same for Jupyter Notebook 7 (``jupyter notebook``; skipped when the
+  ``notebook`` package is not installed), and ``notebook7_page`` a page on it.
 - ``lab_page``: a fresh browser page per test. Every request to a host other than 127.0.0.1 is
   aborted and recorded (``lab_page.blocked``); console errors and uncaught page errors are
   collected (``lab_page.console_errors``), and what was fetched (``lab_page.fetched``). Helpers
@@ -72,12 +74,13 @@ def chromium_path() -> Path:
 
 @dataclass
 class Lab:
-    """A running JupyterLab: its base URL, its root directory and its log."""
+    """A running Jupyter server (JupyterLab, or Notebook 7): base URL, root directory, log."""
 
     url: str
     root: Path
     log: Path
     process: subprocess.Popen[bytes]
+    app: str = "lab"
 
     def write_notebook(self, name: str, cells: list[str]) -> Path:
         """Writes a notebook of code cells (no outputs) into the server's root."""
@@ -121,14 +124,23 @@ def _wait_until_up(lab: Lab, timeout: float = 90.0) -> None:
     raise RuntimeError(f"JupyterLab did not answer within {timeout:.0f} s:\n{lab.log_tail()}")
 
 
-@pytest.fixture(scope="session")
-def lab(tmp_path_factory: pytest.TempPathFactory, chromium_path: Path) -> Iterator[Lab]:
+# Each app's own flags: expose the app object to the page, never look for news or updates.
+APP_FLAGS = {
+    "lab": [
+        "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ],
+    "notebook": ["--JupyterNotebookApp.expose_app_in_browser=True"],
+}  # fmt: skip
+
+
+def _serve(app: str, base: Path) -> Iterator[Lab]:
+    """Runs ``jupyter <app>`` on 127.0.0.1 with this checkout's extension until closed."""
     if not (EXTENSION / "static" / "style.js").exists():
         pytest.fail(
             "the JupyterLab extension is not built: run `bash scripts/setup.sh` "
             "(or `cd labextension && jlpm install && jlpm build`)"
         )
-    base = tmp_path_factory.mktemp("jupyterlab")
     root, data = base / "root", base / "data" / "labextensions"
     root.mkdir()
     data.mkdir(parents=True)
@@ -149,17 +161,16 @@ def lab(tmp_path_factory: pytest.TempPathFactory, chromium_path: Path) -> Iterat
         "TRANSFORMERS_OFFLINE": "1",
     }
     port = _free_port()
-    log = base / "jupyterlab.log"
+    log = base / f"jupyter-{app}.log"
     command = [
-        sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root",
+        sys.executable, "-m", "jupyter", app, "--no-browser", "--allow-root",
         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
         "--IdentityProvider.token=", "--ServerApp.password=", f"--ServerApp.root_dir={root}",
-        "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None",
-        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        *APP_FLAGS[app],
     ]  # fmt: skip
     with log.open("wb") as out:
         process = subprocess.Popen(command, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT)
-    running = Lab(url=f"http://127.0.0.1:{port}", root=root, log=log, process=process)
+    running = Lab(url=f"http://127.0.0.1:{port}", root=root, log=log, process=process, app=app)
     try:
         _wait_until_up(running)
         yield running
@@ -171,6 +182,22 @@ def lab(tmp_path_factory: pytest.TempPathFactory, chromium_path: Path) -> Iterat
             process.kill()
             process.wait()
         shutil.rmtree(base / "runtime", ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory, chromium_path: Path) -> Iterator[Lab]:
+    yield from _serve("lab", tmp_path_factory.mktemp("jupyterlab"))
+
+
+@pytest.fixture(scope="session")
+def notebook7(tmp_path_factory: pytest.TempPathFactory, chromium_path: Path) -> Iterator[Lab]:
+    try:
+        import notebook
+    except ImportError:
+        _unavailable("Jupyter Notebook 7 is missing: pip install 'probekit[test]'")
+    if int(notebook.__version__.split(".")[0]) < 7:
+        _unavailable(f"Notebook {notebook.__version__} is installed; these tests need Notebook 7")
+    yield from _serve("notebook", tmp_path_factory.mktemp("notebook7"))
 
 
 @pytest.fixture(scope="session")
@@ -248,11 +275,10 @@ class LabPage:
         assert self.console_errors == [], f"browser console errors: {self.console_errors}"
 
 
-@pytest.fixture
-def lab_page(lab: Lab, browser: Any) -> Iterator[LabPage]:
+def _page(server: Lab, browser: Any) -> Iterator[LabPage]:
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
-    result = LabPage(page=page, lab=lab)
+    result = LabPage(page=page, lab=server)
 
     def route(route: Any) -> None:
         host = urlparse(route.request.url).hostname
@@ -279,3 +305,13 @@ def lab_page(lab: Lab, browser: Any) -> Iterator[LabPage]:
         yield result
     finally:
         context.close()
+
+
+@pytest.fixture
+def lab_page(lab: Lab, browser: Any) -> Iterator[LabPage]:
+    yield from _page(lab, browser)
+
+
+@pytest.fixture
+def notebook7_page(notebook7: Lab, browser: Any) -> Iterator[LabPage]:
+    yield from _page(notebook7, browser)

@@ -1,7 +1,8 @@
 """The extension's kernel-free views in a real JupyterLab and Chromium.
 
 A session file written by Python opens as a dashboard with every chart drawn (the right
-number of marks); a saved board snapshot renders from the notebook with no kernel; hostile
+number of marks); a saved board snapshot, and a single result a cell displayed, render from
+the notebook with no kernel; hostile
 strings in a file are shown as text and run nothing; damaged and wrong-version files show
 the error; the launcher command writes the template notebook; nothing leaves 127.0.0.1.
 """
@@ -20,6 +21,7 @@ pytestmark = pytest.mark.slow
 
 FIXTURES = Path(__file__).resolve().parents[2] / "labextension" / "test" / "fixtures"
 BOARD_MIME = "application/vnd.probekit.board+json"
+RESULT_MIME = "application/vnd.probekit.result+json"
 PANELS = ("timeline", "layers", "watch", "topk", "drift", "trajectory", "tokens")
 PWNED = "window.__probekit_pwned = 1"
 HOSTILE = [
@@ -135,6 +137,65 @@ def test_a_saved_board_snapshot_renders_without_a_kernel(lab: Any, lab_page: Any
     wait_for_charts(page)
     assert marks_by_panel(page) == expected_marks(bundle["panels"])
     assert "probekit board snapshot" in page.locator(".probekit-banner").text_content()
+    with urllib.request.urlopen(f"{lab.url}/api/kernels", timeout=5) as response:
+        assert json.loads(response.read()) == []  # drawn with no kernel at all
+    lab_page.assert_clean()
+
+
+RESULT_CELL = f"""\
+import probekit as pk
+
+model, tok = pk.load_demo()
+probe = pk.Probe(model, tok, lr=0.05, token_grad=True,
+                 watch=[pk.Example({HOSTILE[0]!r}, " paris"), pk.Example("2 plus 3 is", " 5")])
+probe.step(pk.Example({HOSTILE[1]!r}, {HOSTILE[2]!r}), commit=True)
+"""
+
+
+def test_a_single_result_renders_without_a_kernel(lab: Any, lab_page: Any) -> None:
+    """A probe step displayed by a cell is saved with the notebook and drawn from it alone."""
+    lab.write_notebook("result.ipynb", [RESULT_CELL])
+    page = lab_page.page
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.goto(f"{lab.url}/lab?reset")  # no documents of earlier tests restored
+    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.started")
+    lab_page.open_notebook("result.ipynb")
+    lab_page.run_cells(0)
+    page.wait_for_selector(".probekit-dashboard .probekit-grid")
+    page.evaluate("async () => { await window.jupyterapp.commands.execute('docmanager:save'); }")
+    notebook = json.loads((lab.root / "result.ipynb").read_text())
+    (output,) = [o for o in notebook["cells"][0]["outputs"] if RESULT_MIME in o.get("data", {})]
+    bundle = output["data"][RESULT_MIME]
+    assert bundle["kind"] == "probe_step"
+    assert "".join(output["data"]["text/plain"]).startswith("probe step 0 (committed, ok)")
+    notebook["metadata"] = {}  # as a shared notebook: nothing starts a kernel
+    (lab.root / "result.ipynb").write_text(json.dumps(notebook))
+
+    _shut_down_kernels(page, lab.url)
+    page.goto(f"{lab.url}/lab/tree/result.ipynb?reset")
+    page.wait_for_selector(".probekit-dashboard .probekit-grid")
+    if page.locator(".jp-Dialog").count():
+        page.keyboard.press("Escape")  # "select a kernel": none is needed
+    shown = [name for name in PANELS if name in bundle["panels"]]
+    assert shown == ["timeline", "layers", "watch", "topk", "drift", "tokens"]
+    wait_for_charts(page, len(shown))
+    every = expected_marks({name: bundle["panels"].get(name, []) for name in PANELS})
+    assert marks_by_panel(page) == {name: every[name] if name in shown else 0 for name in PANELS}
+    assert all(every[name] > 0 for name in shown), every
+    titles = page.locator(".probekit-panel .probekit-title").all_text_contents()
+    assert len(titles) == len(shown) and all(t.endswith("— step 0") for t in titles[:-1])
+    assert page.locator(".probekit-panel .role-title-text").count() == 0  # one title each
+    # the hostile prompt, target and watch label: text in the banner and on the axes
+    banner = page.locator(".probekit-banner").text_content()
+    assert f"probe step 0 (committed, ok): {HOSTILE[1]} → {HOSTILE[2]}" in banner
+    dashboard = page.locator(".probekit-dashboard")
+    assert HOSTILE[0][:20] in dashboard.evaluate("(el) => el.textContent")
+    assert dashboard.locator("img, script, iframe, foreignObject, a").count() == 0
+    assert page.evaluate("() => window.__probekit_pwned") is None
+    assert page.evaluate(PAYLOAD_ELEMENTS) == 0
+    assert dialogs == []
+    assert page.locator(".probekit-error").count() == 0
     with urllib.request.urlopen(f"{lab.url}/api/kernels", timeout=5) as response:
         assert json.loads(response.read()) == []  # drawn with no kernel at all
     lab_page.assert_clean()

@@ -155,3 +155,46 @@ def test_a_chart_that_cannot_be_drawn_says_why_in_the_widget(lab, lab_page):
     prefix = "probekit chart: the chart could not be drawn: "
     assert text.startswith(prefix) and len(text) > len(prefix)  # and Vega-Lite's reason
     lab_page.assert_clean()
+
+
+TRAJECTORY = """\
+from probekit.charts import board
+from probekit.widgets.stream_chart import StreamChart
+
+path = StreamChart(board.trajectory(), title="committed steps: path and volatility")
+display(path)
+for s in range(8):  # streamed one step at a time, as the board does; steps 2 and 3 unmeasured
+    path.append([{"step": 10 + 2 * s, "path_length": s + 1.0,
+                  "displacement": None if s in (2, 3) else (s + 1) / 2, "straightness": None,
+                  "direction_volatility": None if s == 5 else 0.1 * s,
+                  "magnitude_volatility": 0.5}])
+print("rows", len(path.rows))
+"""
+# The `d` of every line the chart draws (path_length, displacement, then the volatility pair).
+LINES = """() => [...document.querySelectorAll('.probekit-stream-chart g.mark-line path')]
+    .map((p) => p.getAttribute('d') || '')"""
+
+
+def test_the_boards_trajectory_lines_break_at_missing_values(lab, lab_page):
+    """Streamed rows with a missing value: the line stops there and starts again after it."""
+    lab.write_notebook("trajectory.ipynb", [TRAJECTORY])
+    page = lab_page.page
+    page.goto(f"{lab.url}/lab?reset")  # no documents of earlier tests restored
+    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.started")
+    lab_page.open_notebook("trajectory.ipynb")
+    lab_page.run_cells(0)
+    assert "rows 8" in lab_page.cell_text(0)
+    # every streamed row drawn (L-commands per line: one fewer than the points of each piece)
+    page.wait_for_function(
+        f"() => ({LINES})().map((d) => d.split('L').length).join() === '8,5,6,8'"
+    )
+    paths = page.evaluate(LINES)
+    # one piece for path_length; displacement in two (steps 0-1 and 4-7); the volatility pair
+    assert [d.count("M") for d in paths] == [1, 2, 2, 1]
+    assert [piece.count("L") + 1 for piece in paths[1].split("M")[1:]] == [2, 4]
+    assert [piece.count("L") + 1 for piece in paths[2].split("M")[1:]] == [5, 2]
+    assert page.locator(".probekit-stream-chart .probekit-title").all_text_contents() == [
+        "committed steps: path and volatility"
+    ]
+    assert page.locator(".probekit-stream-chart .role-title-text").count() == 0  # one title
+    lab_page.assert_clean()

@@ -32,13 +32,17 @@ def test_the_extension_draws_with_the_boards_own_chart_specs() -> None:
     )
 
 
-@pytest.mark.parametrize("name", ["demo.board.json", "demo.probekit.json"])
+@pytest.mark.parametrize("name", ["demo.board.json", "demo.probekit.json", "demo.results.json"])
 def test_the_committed_fixtures_fit_the_schemas(name: str) -> None:
+    from probekit.results.result_bundle import KINDS, validate_result
     from probekit.results.session_reader import load_session
 
     path = ROOT / "labextension" / "test" / "fixtures" / name
     if name.endswith(".board.json"):
         validate_snapshot(json.loads(path.read_text(encoding="utf-8")))
+    elif name.endswith(".results.json"):
+        bundles = json.loads(path.read_text(encoding="utf-8"))
+        assert [validate_result(b)["kind"] for b in bundles] == list(KINDS)
     else:
         assert len(load_session(path).results) == 3
 
@@ -50,7 +54,8 @@ def test_the_schema_cases_carry_the_reference_validators_verdicts() -> None:
     path = ROOT / "labextension" / "test" / "fixtures" / "schema_cases.json"
     cases = json.loads(path.read_text(encoding="utf-8"))
     assert {(c["kind"], c["valid"]) for c in cases} == {
-        ("board", True), ("board", False), ("session", True), ("session", False)
+        ("board", True), ("board", False), ("result", True), ("result", False),
+        ("session", True), ("session", False),
     }  # fmt: skip
     stale = [
         c["name"] for c in cases if (not validation.errors(c["value"], c["kind"])) != c["valid"]

@@ -14,6 +14,8 @@ export interface DashboardData {
   banner: string[];
   panels: PanelRows;
   selected: number | null;
+  /** The panels to draw, in the board's order (default: every one; a single result: its own). */
+  shown?: readonly PanelName[];
 }
 
 function element(tag: string, className: string, text?: string): HTMLElement {
@@ -54,7 +56,7 @@ export class Dashboard {
     }
     const grid = element('div', 'probekit-grid');
     this.host.append(banner, grid);
-    const jobs = PANELS.map((name) => {
+    const jobs = (data.shown ?? PANELS).map((name) => {
       const panel = element('div', `probekit-panel probekit-panel-${name}`);
       panel.dataset.panel = name;
       panel.appendChild(element('div', 'probekit-title', panelTitle(name, data.selected)));

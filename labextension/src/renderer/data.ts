@@ -1,15 +1,17 @@
 /**
- * What a view draws: a board snapshot bundle or a session file's text turned into the
- * dashboard's banner and panel rows, after validation (a ValidationError says why not).
+ * What a view draws: a board snapshot bundle, a single result bundle or a session file's text
+ * turned into the dashboard's banner and panel rows, after validation (a ValidationError says why not).
  */
 import type { DashboardData } from './dashboard';
+import { displayText } from '../changes';
 import { modelText, writtenText } from './describe';
-import { PanelRows } from './panels';
+import { PANELS, PanelName, PanelRows, emptyPanels } from './panels';
 import { checkSize, parseText, validate } from './schema';
 import { SessionFile, sessionPanels } from './session';
 
 export const BOARD_MIME = 'application/vnd.probekit.board+json';
 export const SESSION_MIME = 'application/vnd.probekit.session+json';
+export const RESULT_MIME = 'application/vnd.probekit.result+json';
 
 interface BoardBundle {
   probekit_version: string;
@@ -52,4 +54,47 @@ export function sessionData(text: string): DashboardData {
     );
   }
   return { banner, panels: shown.panels, selected: shown.selected };
+}
+
+interface ResultBundle {
+  probekit_version: string;
+  created: string;
+  kind: string;
+  title: string;
+  summary: { name: string; value: string | number | boolean | null }[];
+  selected_step: number | null;
+  panels: Partial<PanelRows>;
+}
+
+/** "name value" of one summary number: 4 significant digits, n/a when not applicable. */
+export function factText(name: string, value: string | number | boolean | null): string {
+  let shown: string;
+  if (value === null) {
+    shown = 'n/a';
+  } else if (typeof value === 'number') {
+    shown = Number.isInteger(value) ? String(value) : Number(value.toPrecision(4)).toString();
+  } else {
+    shown = displayText(value, 200);
+  }
+  return `${displayText(name, 64)} ${shown}`;
+}
+
+/** The dashboard of a single result bundle (already parsed JSON): only its own panels. */
+export function resultData(value: unknown): DashboardData {
+  checkSize('result', value);
+  validate('result', value);
+  const bundle = value as ResultBundle;
+  const panels = emptyPanels();
+  const shown: PanelName[] = PANELS.filter((name) => bundle.panels[name] !== undefined);
+  for (const name of shown) {
+    panels[name] = bundle.panels[name] ?? [];
+  }
+  const banner = [
+    `probekit — ${displayText(bundle.title, 300)}`, // the title names the kind of result
+    writtenText(bundle.probekit_version, bundle.created)
+  ];
+  if (bundle.summary.length > 0) {
+    banner.push(bundle.summary.map((fact) => factText(fact.name, fact.value)).join(' · '));
+  }
+  return { banner, panels, selected: bundle.selected_step, shown };
 }

@@ -7,12 +7,14 @@
  * an unknown keyword is an error, so a schema change cannot be silently ignored here.
  */
 import boardSchema from '../../../probekit/results/schema/board.schema.json';
+import resultSchema from '../../../probekit/results/schema/result.schema.json';
 import sessionSchema from '../../../probekit/results/schema/session.schema.json';
 
 type Schema = Record<string, unknown>;
 
 /** Raw text larger than this is refused before it is parsed (the Python writers' limits). */
 export const BOARD_MAX_BYTES = 16 * 1024 ** 2;
+export const RESULT_MAX_BYTES = 16 * 1024 ** 2;
 export const SESSION_MAX_BYTES = 256 * 1024 ** 2;
 
 export class ValidationError extends Error {
@@ -264,6 +266,7 @@ export class SchemaValidator {
 
 const validators = {
   board: new SchemaValidator(boardSchema as Schema),
+  result: new SchemaValidator(resultSchema as Schema),
   session: new SchemaValidator(sessionSchema as Schema)
 };
 
@@ -271,6 +274,7 @@ export type FileKind = keyof typeof validators;
 
 const NAMES: Record<FileKind, { format: string; what: string; limit: number }> = {
   board: { format: 'probekit.board', what: 'board snapshot', limit: BOARD_MAX_BYTES },
+  result: { format: 'probekit.result', what: 'result', limit: RESULT_MAX_BYTES },
   session: { format: 'probekit.session', what: 'session file', limit: SESSION_MAX_BYTES }
 };
 

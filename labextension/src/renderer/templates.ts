@@ -70,12 +70,6 @@ export const TEMPLATES = {
         "value": null
       }
     ],
-    "title": {
-      "anchor": "start",
-      "text": {
-        "expr": "'hidden-state drift (cos_drift) by layer — ' + (selected_step === null ? 'newest step' : 'step ' + selected_step) + ''"
-      }
-    },
     "transform": [
       {
         "filter": "isValid(datum.cos_drift) && datum.cos_drift > 0"
@@ -164,12 +158,6 @@ export const TEMPLATES = {
         "value": null
       }
     ],
-    "title": {
-      "anchor": "start",
-      "text": {
-        "expr": "'‖Δθ‖ by layer and step — ' + (selected_step === null ? 'newest step' : 'step ' + selected_step) + ' outlined'"
-      }
-    },
     "transform": [
       {
         "filter": "isValid(datum.delta_l2) && datum.delta_l2 > 0"
@@ -196,12 +184,6 @@ export const TEMPLATES = {
     "resolve": {
       "scale": {
         "color": "independent"
-      }
-    },
-    "title": {
-      "anchor": "start",
-      "text": {
-        "expr": "'update size and loss per step — ' + (selected_step === null ? 'newest step' : 'step ' + selected_step) + ' selected'"
       }
     },
     "vconcat": [
@@ -455,10 +437,6 @@ export const TEMPLATES = {
         "value": null
       }
     ],
-    "title": {
-      "anchor": "start",
-      "text": "token attribution of the current prompt (step in each row's name)"
-    },
     "transform": [
       {
         "as": "column",
@@ -552,12 +530,6 @@ export const TEMPLATES = {
         "value": null
       }
     ],
-    "title": {
-      "anchor": "start",
-      "text": {
-        "expr": "'top-k next tokens before/after — ' + (selected_step === null ? 'newest step' : 'step ' + selected_step) + ''"
-      }
-    },
     "width": 420
   },
   "trajectory": {
@@ -625,6 +597,7 @@ export const TEMPLATES = {
               }
             },
             "mark": {
+              "invalid": "break-paths-filter-domains",
               "type": "line"
             },
             "transform": [
@@ -639,7 +612,8 @@ export const TEMPLATES = {
                 ]
               },
               {
-                "filter": "isValid(datum.value)"
+                "as": "value",
+                "calculate": "(isValid(datum.value)) ? datum.value : null"
               }
             ]
           },
@@ -716,6 +690,10 @@ export const TEMPLATES = {
                 ]
               },
               {
+                "as": "value",
+                "calculate": "(isValid(datum.value)) ? datum.value : null"
+              },
+              {
                 "filter": "isValid(datum.value)"
               }
             ]
@@ -777,6 +755,7 @@ export const TEMPLATES = {
               }
             },
             "mark": {
+              "invalid": "break-paths-filter-domains",
               "type": "line"
             },
             "transform": [
@@ -791,7 +770,8 @@ export const TEMPLATES = {
                 ]
               },
               {
-                "filter": "isValid(datum.value)"
+                "as": "value",
+                "calculate": "(isValid(datum.value)) ? datum.value : null"
               }
             ]
           },
@@ -868,6 +848,10 @@ export const TEMPLATES = {
                 ]
               },
               {
+                "as": "value",
+                "calculate": "(isValid(datum.value)) ? datum.value : null"
+              },
+              {
                 "filter": "isValid(datum.value)"
               }
             ]
@@ -885,12 +869,6 @@ export const TEMPLATES = {
     "resolve": {
       "scale": {
         "color": "independent"
-      }
-    },
-    "title": {
-      "anchor": "start",
-      "text": {
-        "expr": "'committed steps: path and volatility — ' + (selected_step === null ? 'newest step' : 'step ' + selected_step) + ' marked'"
       }
     }
   },
@@ -976,12 +954,6 @@ export const TEMPLATES = {
         "value": null
       }
     ],
-    "title": {
-      "anchor": "start",
-      "text": {
-        "expr": "'logit shift on the watch set — ' + (selected_step === null ? 'newest step' : 'step ' + selected_step) + ''"
-      }
-    },
     "transform": [
       {
         "filter": "isValid(datum.kl) && datum.kl > 0"

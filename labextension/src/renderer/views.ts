@@ -1,6 +1,6 @@
 /**
- * The two read-only views: a saved board snapshot (a notebook output) and a session file
- * (a document). Each validates what it is given before drawing anything and shows a clear
+ * The read-only views: a saved board snapshot or a single result (notebook outputs) and a
+ * session file (a document). Each validates what it is given before drawing anything and shows a clear
  * message instead when it cannot: no blank panel, nothing thrown into the console.
  */
 import type { IRenderMime } from '@jupyterlab/rendermime-interfaces';
@@ -8,7 +8,19 @@ import { Widget } from '@lumino/widgets';
 
 import { describeError } from '../changes';
 import { Dashboard, DashboardData } from './dashboard';
-import { BOARD_MIME, SESSION_MIME, boardData, sessionData } from './data';
+import { BOARD_MIME, RESULT_MIME, SESSION_MIME, boardData, resultData, sessionData } from './data';
+
+/** The dashboard of what a MIME bundle holds, by its type (validated first). */
+function dashboardData(mimeType: string, raw: unknown): DashboardData {
+  switch (mimeType) {
+    case BOARD_MIME:
+      return boardData(raw);
+    case RESULT_MIME:
+      return resultData(raw);
+    default:
+      return sessionData(typeof raw === 'string' ? raw : JSON.stringify(raw ?? ''));
+  }
+}
 
 /** A renderer that validates its data, then draws the dashboard (or the reason it cannot). */
 export class ProbekitRenderer extends Widget implements IRenderMime.IRenderer {
@@ -23,8 +35,7 @@ export class ProbekitRenderer extends Widget implements IRenderMime.IRenderer {
   async renderModel(model: IRenderMime.IMimeModel): Promise<void> {
     let data: DashboardData;
     try {
-      const raw: unknown = model.data[this.mimeType];
-      data = this.mimeType === BOARD_MIME ? boardData(raw) : sessionData(typeof raw === 'string' ? raw : JSON.stringify(raw ?? ''));
+      data = dashboardData(this.mimeType, model.data[this.mimeType]);
     } catch (error) {
       this.dashboard.showError(`Cannot show this probekit data. ${describeError(error)}`);
       return;
@@ -58,6 +69,15 @@ const boardExtension: IRenderMime.IExtension = {
   dataType: 'json'
 };
 
+/** Single results (a probe step, a trajectory, an attribution) in notebook outputs. */
+const resultExtension: IRenderMime.IExtension = {
+  id: 'probekit:result-renderer',
+  description: 'Draws saved probekit results (no kernel needed).',
+  rendererFactory: factory(RESULT_MIME),
+  rank: 50,
+  dataType: 'json'
+};
+
 /** Session files (*.probekit.json) opened as read-only documents. */
 const sessionExtension: IRenderMime.IExtension = {
   id: 'probekit:session-viewer',
@@ -83,5 +103,5 @@ const sessionExtension: IRenderMime.IExtension = {
   }
 };
 
-const extensions: IRenderMime.IExtension[] = [boardExtension, sessionExtension];
+const extensions: IRenderMime.IExtension[] = [boardExtension, resultExtension, sessionExtension];
 export default extensions;

@@ -1,9 +1,11 @@
-"""The board's Vega-Lite specs: named data, the selected-step param, titles, log scales; and
-the widget layer's imports."""
+"""The board's Vega-Lite specs: named data, the selected-step param, no title of their own
+(the panel's heading is the one title), log scales, lines broken at missing values; and the
+widget layer's imports."""
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -40,14 +42,15 @@ def _parts(spec):
 
 
 @pytest.mark.parametrize("name", list(specs.SPECS))
-def test_named_data_selected_param_and_step_title(name):
+def test_named_data_selected_param_and_no_title_of_its_own(name):
     spec = specs.SPECS[name]()
     assert spec["data"] == {"name": "rows"}
     assert "datasets" not in spec
     assert all("data" not in part for part in list(_parts(spec))[1:]), "parts read the rows"
     assert {"name": "selected_step", "value": None} in spec["params"]
-    title = json.dumps(spec["title"])
-    assert "step" in title
+    assert [part for part in _parts(spec) if "title" in part] == [], (
+        "the panel's heading is the chart's one title"
+    )
 
 
 @pytest.mark.parametrize("name", LOG_SCALED)
@@ -64,8 +67,43 @@ def test_renders_offline_with_labels_as_text(name):
     spec["params"][0]["value"] = 1
     svg = vlc.vegalite_to_svg(spec)
     assert "<script" not in svg and "<b>" not in svg and "<i>" not in svg
-    if name in ("timeline", "tokens"):  # tooltips are not drawn; axis labels and titles are
-        assert "step 1" in svg or "step 2" in svg
+    assert "role-title" not in svg  # no chart title drawn: the panel's heading is the title
+    if name == "tokens":  # tooltips are not drawn; axis labels are
+        assert "step 2" in svg
+
+
+def _line_paths(svg: str) -> list[str]:
+    """The ``d`` of every line drawn (one per metric), in drawing order."""
+    groups = re.findall(r'<g class="mark-line[^"]*"[^>]*>(.*?)</g>', svg, re.S)
+    return [d for group in groups for d in re.findall(r' d="([^"]*)"', group)]
+
+
+@pytest.mark.parametrize("log", [False, True])
+def test_trajectory_lines_break_where_a_value_is_missing(log):
+    """A step without a value ends its line; the next value starts a new one (no bridge)."""
+    vlc = pytest.importorskip("vl_convert")
+    missing = {"displacement": {2, 3}, "direction_volatility": {5}}
+    rows = [
+        {
+            "step": 10 + 2 * s,  # sparse steps: the isolated ones in between have no row
+            "path_length": float(s + 1),
+            "displacement": None if s in missing["displacement"] else float(s + 1) / 2,
+            "straightness": None,
+            # 0 cannot sit on a log axis: with log on, it breaks the line too
+            "direction_volatility": None if s in missing["direction_volatility"] else 0.1 * s,
+            "magnitude_volatility": 0.5,
+        }
+        for s in range(8)
+    ]
+    spec = specs.trajectory(log)
+    spec["data"] = {"values": rows}
+    paths = _line_paths(vlc.vegalite_to_svg(spec))
+    # path_length, displacement | direction_volatility, magnitude_volatility
+    assert [d.count("M") for d in paths] == [1, 2, 2, 1]
+    # each piece joins only neighbouring rows: 2 + 4 points for displacement
+    assert [piece.count("L") + 1 for piece in paths[1].split("M")[1:]] == [2, 4]
+    # volatility is never on a log axis: step 0's 0.0 is drawn, step 5's gap breaks it
+    assert [piece.count("L") + 1 for piece in paths[2].split("M")[1:]] == [5, 2]
 
 
 def test_widget_layer_imports_no_torch():
