@@ -105,6 +105,8 @@ def estimate(
 ) -> MemoryEstimate:
     """The memory one probe step on ``entries`` with ``spec`` needs (see the module doc)."""
     n_state = _state_tensors(spec)
+    # Adam keeps its step count as a tensor (an upper bound for rules that keep none)
+    scalars = 4 if n_state and "step" in spec.rule.state_keys else 0
     gradients = masters = saved = state = workspace = undo = 0
     for e in entries:
         n, b = e.param.numel(), e.param.element_size()
@@ -113,9 +115,9 @@ def estimate(
         gradients += n * b
         masters += 8 * n if half else 0
         saved += n * b
-        state += 2 * n_state * n * wide
+        state += 2 * (n_state * n * wide + scalars)
         workspace += n * max(wide, 4)
-        undo += n * (b + n_state * wide)
+        undo += n * (b + n_state * wide) + scalars
     device = entries[0].param.device if entries else torch.device("cpu")
     return MemoryEstimate(
         device=str(device),
@@ -219,9 +221,7 @@ def _shape(model: CausalLM) -> _Shape:
     hidden = first("hidden_size", "n_embd", "d_model", default=1024)
     return _Shape(
         hidden=hidden,
-        ffn=first(
-            "intermediate_size", "n_inner", "ffn_dim", "ffn_hidden_size", default=4 * hidden
-        ),  # fmt: skip
+        ffn=first("intermediate_size", "n_inner", "ffn_dim", "ffn_hidden_size", default=4 * hidden),
         heads=first("num_attention_heads", "n_head", "num_heads", default=max(1, hidden // 64)),
         layers=first("num_hidden_layers", "n_layer", "num_layers", default=12),
         vocab=first("vocab_size", default=int(model.get_input_embeddings().num_embeddings)),

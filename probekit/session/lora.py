@@ -64,7 +64,8 @@ class LoraProbe(Probe):
         self.base_model = model
         self._closed = False
         with exclusive(model, "attaching LoRA adapters"):
-            self._flags = [(p, p.requires_grad) for p in dict.fromkeys(model.parameters())]
+            # by name: accelerate swaps the parameter objects of offloaded modules at forward
+            self._flags = {n: p.requires_grad for n, p in model.named_parameters()}
             self._attributes = set(vars(model))
             self._adapted = _attach(peft, model, config)
         try:
@@ -90,8 +91,8 @@ class LoraProbe(Probe):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 self._adapted.base_model.unload()  # no merge
-            for param, flag in self._flags:
-                param.requires_grad_(flag)
+            for name, param in self.base_model.named_parameters():
+                param.requires_grad_(self._flags.get(name, param.requires_grad))
             for name in set(vars(self.base_model)) - self._attributes:
                 delattr(self.base_model, name)  # what peft set on the model (peft_config)
             self._closed = True
