@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 
+from probekit.core.batch import accepts_logits_to_keep
 from probekit.core.optimizer import OptimizerSpec
 from probekit.core.params import ParamEntry
 from probekit.core.protocols import CausalLM
@@ -144,7 +145,7 @@ def activation_bytes(
     (attention inputs and outputs, norms, the MLP's intermediate twice), in the weights'
     dtype; eager attention also keeps its ``heads × tokens²`` scores and probabilities.
     One block's attention scores exist for a moment even without a backward. Added: the
-    read logits in float32, and every layer's hidden states (of the example and the
+    logits in float32, and every layer's hidden states (of the example and the
     watch set) before and after the step with the drift's float32 work on them.
     """
     shape = _shape(model)
@@ -156,7 +157,11 @@ def activation_bytes(
         kept += int(2.5 * attention * blocks)
     # hidden states in float32: before and after the step, and the drift's temporaries
     hidden = 6 * (shape.layers + 1) * shape.hidden * 4 * (tokens + watch_tokens)
-    logits = 8 * shape.vocab * (tokens + 2 * watch_tokens)
+    # float32 logits, their log-softmax and gradient: at every position, or only at the
+    # read ones (taken as a quarter: the targets) where the model projects only those
+    rows = tokens + watch_tokens
+    rows = rows if not accepts_logits_to_keep(model) else rows // 4 + 1
+    logits = 12 * shape.vocab * rows
     return kept + 2 * attention + hidden + logits
 
 
