@@ -289,7 +289,7 @@ def _host_available() -> int | None:
 
 
 def _gib(n: int) -> str:
-    return f"{n / _GIB:.2f} GiB" if n >= _GIB / 100 else f"{n / 1024**2:.1f} MiB"
+    return f"{n / _GIB:.2f} GiB" if n >= _GIB else f"{n / 1024**2:.1f} MiB"
 
 
 def estimate_memory(

@@ -130,8 +130,10 @@ def test_bad_settings_and_a_model_that_already_has_adapters_are_refused(tiny_tok
     model = tiny.make_gpt2(tiny_tokenizer)
     with pytest.raises(pk.InputError, match="rank"):
         pk.LoraProbe(model, tiny_tokenizer, r=0)
+    start, attributes = pk.fingerprint(model), set(vars(model))
     with pytest.raises(pk.InputError, match="target_modules"):
         pk.LoraProbe(model, tiny_tokenizer, target_modules=["no_such_layer"])
+    assert pk.fingerprint(model).differences(start) == [] and set(vars(model)) == attributes
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         wrapped = peft.get_peft_model(tiny.make_gpt2(tiny_tokenizer), peft.LoraConfig(
@@ -180,3 +182,12 @@ def test_a_lora_probe_on_a_disk_offloaded_model_adapts_the_resident_layers(
         attribution = probe.attribute("alice lives in", " paris", method="grad_x_input")
         assert all(math.isfinite(v) for v in attribution.sequence)
     assert pk.fingerprint(offloaded).differences(start) == []
+
+
+def test_without_peft_the_lora_probe_says_how_to_get_it(tiny_gpt2, monkeypatch):
+    import sys
+
+    model, tok = tiny_gpt2
+    monkeypatch.setitem(sys.modules, "peft", None)  # import peft → ImportError
+    with pytest.raises(pk.UnsupportedModelError, match="pip install peft"):
+        pk.LoraProbe(model, tok)
