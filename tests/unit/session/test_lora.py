@@ -191,3 +191,17 @@ def test_without_peft_the_lora_probe_says_how_to_get_it(tiny_gpt2, monkeypatch):
     monkeypatch.setitem(sys.modules, "peft", None)  # import peft → ImportError
     with pytest.raises(pk.UnsupportedModelError, match="pip install peft"):
         pk.LoraProbe(model, tok)
+
+
+def test_isolated_maps_of_adapters_agree_with_one_probe_step_per_example(tiny_tokenizer):
+    model = tiny.make_gpt2(tiny_tokenizer)
+    examples = [EXAMPLE, pk.Example("bob lives in", " rome"), pk.Example("the cat says", " meow")]
+    with pk.LoraProbe(model, tiny_tokenizer, r=4, lr=0.1, watch=WATCH) as probe:
+        start = probe.fingerprint()
+        loop = pk.isolated_map(probe, examples, method="loop", progress=False)
+        exact = pk.isolated_map(probe, examples, method="exact", progress=False)
+        assert probe.fingerprint().differences(start) == []
+    for a, b in zip(exact.rows, loop.rows, strict=True):
+        assert math.isclose(a.update_size, b.update_size, rel_tol=1e-4)
+        assert math.isclose(a.loss_drop, b.loss_drop, rel_tol=1e-3, abs_tol=1e-6)
+        assert math.isclose(a.disturbance, b.disturbance, rel_tol=1e-3, abs_tol=1e-9)
