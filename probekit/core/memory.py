@@ -20,7 +20,6 @@ committed step also keeps an undo entry (the saved copy and the old optimizer st
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any
@@ -28,6 +27,7 @@ from typing import Any
 import torch
 
 from probekit.core.batch import accepts_logits_to_keep
+from probekit.core.free_memory import free_bytes
 from probekit.core.optimizer import OptimizerSpec
 from probekit.core.params import ParamEntry
 from probekit.core.protocols import CausalLM
@@ -165,21 +165,6 @@ def activation_bytes(
     return kept + 2 * attention + hidden + logits
 
 
-def free_bytes(device: torch.device | str) -> int | None:
-    """Memory free for new tensors on ``device`` (CUDA: the driver's free memory plus what
-    torch's caching allocator holds unused; CPU: the system's available memory)."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            return None
-        free, _ = torch.cuda.mem_get_info(device)
-        cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
-        return int(free + cached)
-    if device.type == "cpu":
-        return _host_available()
-    return None
-
-
 def check_fits(
     model: CausalLM,
     entries: Sequence[ParamEntry],
@@ -266,26 +251,6 @@ def _state_tensors(spec: OptimizerSpec) -> int:
         for key in spec.rule.state_keys
         if key != "step" and (key != "momentum_buffer" or spec.momentum)
     )
-
-
-def _host_available() -> int | None:
-    try:
-        import psutil
-
-        return int(psutil.virtual_memory().available)
-    except ImportError:
-        pass
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
-        return None
 
 
 def _gib(n: int) -> str:

@@ -12,7 +12,7 @@ from torch.utils._pytree import tree_flatten
 from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
 import probekit as pk
-from probekit.core import memory
+from probekit.core import free_memory, memory
 from tests import tiny
 
 WORDS = ["alice", "lives", "in", "paris", "the", "cat", "says", "meow"]
@@ -176,3 +176,14 @@ def test_the_estimate_reads_as_a_sentence(tiny_gpt2, monkeypatch):
     _fake_free(monkeypatch, None)
     found = pk.estimate_memory(model)
     assert found.fits and "free: unknown" in str(found)
+
+
+def test_a_container_limit_caps_the_free_host_memory(monkeypatch, tmp_path):
+    limit, usage = tmp_path / "memory.max", tmp_path / "memory.current"
+    limit.write_text("3000000000\n")
+    usage.write_text("1000000000\n")
+    monkeypatch.setattr(free_memory, "_CGROUP_FILES", ((str(limit), str(usage)),))
+    monkeypatch.setattr(free_memory, "_system_available", lambda: 50_000_000_000)
+    assert memory.free_bytes("cpu") == 2_000_000_000
+    limit.write_text("max\n")
+    assert memory.free_bytes("cpu") == 50_000_000_000

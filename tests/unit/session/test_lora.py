@@ -109,10 +109,20 @@ def test_closing_removes_the_adapters_and_restores_the_model_exactly(tiny_tokeni
         "lora_" in n for n, _ in model.named_modules()
     )
     assert kept and all("lora_" in n for n in kept)
-    with pytest.raises(pk.StateError, match="closed"):
-        probe.step(EXAMPLE)
-    with pytest.raises(pk.StateError, match="closed"):
-        probe.undo()
+    refused = {
+        "step": lambda: probe.step(EXAMPLE),
+        "undo": probe.undo,
+        "reset": probe.reset,
+        "evaluate": lambda: probe.evaluate([EXAMPLE]),
+        "attribute": lambda: probe.attribute("alice lives in", " paris", method="grad_x_input"),
+        "isolated_map": lambda: pk.isolated_map(probe, [EXAMPLE], progress=False),
+        "adapters": probe.adapters,
+    }
+    for name, call in refused.items():
+        with pytest.raises(pk.StateError, match="closed"):
+            call()
+            pytest.fail(f"{name} ran on a closed LoraProbe")
+    assert pk.fingerprint(model).differences(start) == []
 
 
 def test_an_error_inside_the_block_or_while_building_still_removes_the_adapters(tiny_tokenizer):
