@@ -84,10 +84,10 @@ class Probe:
     after every step. ``influence=True`` adds TracIn influence on each watch item and
     ``linearize=True`` the JVP-predicted logit change with its residual (both cost
     extra passes); ``token_grad=True`` records ‖∂L/∂eᵢ‖ per input token from the step's
-    own backward (free). ``on_result`` is called with every new result. A probe whose step
-    will not fit in the free memory is refused (``pk.estimate_memory`` shows the estimate;
-    ``check_memory=False`` builds it anyway). What each number
-    means: docs/metrics.md; what is guaranteed about the model: docs/guarantees.md.
+    own backward (free). ``on_result`` is called with every new result. What each number
+    means: docs/metrics.md; what is guaranteed about the model: docs/guarantees.md. A
+    probe whose step will not fit in the free memory is refused before any work
+    (``pk.estimate_memory`` shows the estimate; ``check_memory=False`` builds it anyway).
 
     The contract that trajectories, races, maps, attribution and widgets build on (and
     nothing else of the probe's internals; see docs/probe-contract.md):
