@@ -206,11 +206,16 @@ def lora_probe(case: Case) -> None:
             probed()
         t_lora = statistics.median(case.dev.time(probed) for _ in range(case.sizes.repeats))
         peak = case.dev.peak_extra(probed)
+        tokens = len(case.tok(prompt + target)["input_ids"])
+        watch_tokens = sum(
+            len(case.tok(w.prompt + (w.target or ""))["input_ids"]) for w in case.watch
+        )
+        estimate = pk.estimate_memory(probe, tokens=tokens, watch_tokens=watch_tokens).need
     print(f"  LoRA probe.step {t_lora * 1e3:8.1f} ms  ({stepped / 1e6:.2f}M adapter parameters)")
     print(f"RATIO {case.label} LoRA probe.step / full probe.step = {t_lora / case.t_probe:.3f}")
     print(
         f"MEMORY {case.label} LoRA probe.step peak extra / parameter bytes = "
-        f"{peak / case.param_bytes:.2f}"
+        f"{peak / case.param_bytes:.2f}  (estimate / measured = {estimate / max(peak, 1):.2f})"
     )
 
 

@@ -8,7 +8,8 @@ A step on the selected parameters (P numbers of ``b`` bytes each) holds, at its 
 * the optimizer state (Adam/AdamW: two moments, SGD with momentum: one buffer; float32
   for half precision), and a copy of it — an isolated step steps a scratch copy, a
   committed one keeps the old state for undo;
-* float32 work space for update directions and the delta statistics (one copy);
+* float32 work space: update directions (one copy) and the delta statistics of the
+  largest tensor (four copies, the eager bound);
 * the activations the backward pass needs, from the lowest stepped layer upwards, for
   an example of ``tokens`` tokens, and the watch set's cached outputs.
 
@@ -35,6 +36,9 @@ from probekit.errors import OutOfMemoryError
 
 # Example length assumed when a probe is built (the example is not known yet).
 DEFAULT_TOKENS = 128
+# Float32 temporaries of the delta statistics of one tensor, taken one tensor at a time
+# (θ′ and θ widened, Δ, |Δ|; a compiled kernel needs fewer: this is the eager bound).
+_STATS_COPIES = 4
 _OWN_PRECISION = (torch.float32, torch.float64)
 _GIB = 1024**3
 
@@ -108,7 +112,7 @@ def estimate(
     n_state = _state_tensors(spec)
     # Adam keeps its step count as a tensor (an upper bound for rules that keep none)
     scalars = 4 if n_state and "step" in spec.rule.state_keys else 0
-    gradients = masters = saved = state = workspace = undo = 0
+    gradients = masters = saved = state = workspace = undo = largest = 0
     for e in entries:
         n, b = e.param.numel(), e.param.element_size()
         half = e.param.dtype not in _OWN_PRECISION
@@ -118,6 +122,7 @@ def estimate(
         saved += n * b
         state += 2 * (n_state * n * wide + scalars)
         workspace += n * max(wide, 4)
+        largest = max(largest, n * max(wide, 4))
         undo += n * (b + n_state * wide) + scalars
     device = entries[0].param.device if entries else torch.device("cpu")
     return MemoryEstimate(
@@ -128,7 +133,7 @@ def estimate(
         masters=masters,
         saved_copy=saved,
         optimizer_state=state,
-        workspace=workspace,
+        workspace=workspace + _STATS_COPIES * largest,
         activations=activation_bytes(model, entries, tokens, watch_tokens),
         undo_entry=undo,
         free=free_bytes(device),
@@ -161,7 +166,7 @@ def activation_bytes(
     # read ones (taken as a quarter: the targets) where the model projects only those
     rows = tokens + watch_tokens
     rows = rows if not accepts_logits_to_keep(model) else rows // 4 + 1
-    logits = 12 * shape.vocab * rows
+    logits = 16 * shape.vocab * rows
     return kept + 2 * attention + hidden + logits
 
 

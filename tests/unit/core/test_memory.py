@@ -50,8 +50,9 @@ class LiveBytes(TorchDispatchMode):
 
 def _model(kind: str, dtype: torch.dtype, tok) -> torch.nn.Module:
     torch.manual_seed(0)
-    if kind == "gpt2":
-        config = GPT2Config(vocab_size=len(tok), n_positions=256, n_embd=64, n_layer=3, n_head=4)
+    if kind.startswith("gpt2"):  # "gpt2-vocab": the embedding is most of the model
+        vocab = 20_000 if kind == "gpt2-vocab" else len(tok)
+        config = GPT2Config(vocab_size=vocab, n_positions=256, n_embd=64, n_layer=3, n_head=4)
         return GPT2LMHeadModel(config).to(dtype)
     config = LlamaConfig(
         vocab_size=len(tok), hidden_size=64, intermediate_size=176, num_hidden_layers=3,
@@ -70,6 +71,8 @@ def _example(tokens: int) -> pk.Example:
         ("gpt2", "sgd", torch.float32, {}, 12),
         ("gpt2", "adam", torch.bfloat16, {}, 12),
         ("gpt2", "sgd", torch.float32, {"layers": [-1]}, 120),
+        ("gpt2-vocab", "sgd", torch.bfloat16, {}, 24),
+        ("gpt2-vocab", "adam", torch.float32, {}, 24),
         ("llama", "adamw", torch.float32, {}, 120),
         ("llama", "sgd", torch.bfloat16, {"pattern": "mlp"}, 60),
     ],
@@ -86,6 +89,8 @@ def test_the_estimate_bounds_what_a_step_allocates_within_a_factor_of_two(
         warnings.simplefilter("ignore")  # words outside the vocabulary
         assert probe.step(_example(tokens)).ok
     measured = tracker.peak + masters
+    print(f"{kind} {optimizer} {dtype} {options} {tokens} tokens: estimate / measured = "
+          f"{found.need / measured:.2f}")  # fmt: skip
     assert measured <= found.need <= 2 * measured, (measured, found.need, found.parts())
 
 
@@ -99,7 +104,8 @@ def test_the_parts_count_what_the_update_rule_keeps(tiny_tokenizer):
     assert found.masters == 8 * n  # float32 copies and their gradients
     steps = 2 * 4 * len(stepped)  # the step count of each tensor, and a copy
     assert found.optimizer_state == 2 * 2 * 4 * n + steps  # two float32 moments, and a copy
-    assert found.workspace == 4 * n
+    largest = max(p.numel() for p in stepped)
+    assert found.workspace == 4 * n + 4 * 4 * largest  # directions; statistics of one tensor
     assert found.weights == sum(2 * p.numel() for p in dict.fromkeys(model.parameters()))
     sgd = pk.estimate_memory(model, optimizer="sgd", layers=[1])
     assert sgd.optimizer_state == 0 and sgd.need < found.need

@@ -215,3 +215,12 @@ def test_isolated_maps_of_adapters_agree_with_one_probe_step_per_example(tiny_to
         assert math.isclose(a.update_size, b.update_size, rel_tol=1e-4)
         assert math.isclose(a.loss_drop, b.loss_drop, rel_tol=1e-3, abs_tol=1e-6)
         assert math.isclose(a.disturbance, b.disturbance, rel_tol=1e-3, abs_tol=1e-9)
+
+
+def test_the_adapted_model_projects_only_the_positions_that_are_read(tiny_tokenizer):
+    from probekit.core import batch
+
+    model = tiny.make_gpt2(tiny_tokenizer)
+    assert batch.accepts_logits_to_keep(model)
+    with pk.LoraProbe(model, tiny_tokenizer, r=4) as probe:
+        assert batch.accepts_logits_to_keep(probe.model)  # peft passes logits_to_keep through
