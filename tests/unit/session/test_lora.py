@@ -211,6 +211,10 @@ def test_isolated_maps_of_adapters_agree_with_one_probe_step_per_example(tiny_to
         loop = pk.isolated_map(probe, examples, method="loop", progress=False)
         exact = pk.isolated_map(probe, examples, method="exact", progress=False)
         assert probe.fingerprint().differences(start) == []
+        with probe.checkpoint():
+            trajectory = probe.run(examples)
+            assert len(trajectory.steps) == 3 and len(probe.committed) == 3
+        assert probe.fingerprint().differences(start) == []
     for a, b in zip(exact.rows, loop.rows, strict=True):
         assert math.isclose(a.update_size, b.update_size, rel_tol=1e-4)
         assert math.isclose(a.loss_drop, b.loss_drop, rel_tol=1e-3, abs_tol=1e-6)
