@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import warnings
+import weakref
 from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
@@ -65,9 +66,13 @@ class LoraProbe(Probe):
         self._closed = False
         with exclusive(model, "attaching LoRA adapters"):
             # by name: accelerate swaps the parameter objects of offloaded modules at forward
-            self._flags = {n: p.requires_grad for n, p in model.named_parameters()}
-            self._attributes = set(vars(model))
+            flags = {n: p.requires_grad for n, p in model.named_parameters()}
+            attributes = set(vars(model))
             self._adapted = _attach(peft, model, config)
+        # a probe dropped without close() still takes its adapters out of the model
+        self._detach_args = (self._adapted, model, flags, attributes)
+        self._finalizer = weakref.finalize(self, _detach, *self._detach_args)
+        self._finalizer.atexit = False
         try:
             super().__init__(self._adapted, tokenizer, **options)
         except BaseException:
@@ -87,15 +92,9 @@ class LoraProbe(Probe):
         """
         if self._closed:
             return
-        with exclusive(self.base_model, "removing LoRA adapters"):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                self._adapted.base_model.unload()  # no merge
-            for name, param in self.base_model.named_parameters():
-                param.requires_grad_(self._flags.get(name, param.requires_grad))
-            for name in set(vars(self.base_model)) - self._attributes:
-                delattr(self.base_model, name)  # what peft set on the model (peft_config)
-            self._closed = True
+        _detach(*self._detach_args)
+        self._finalizer.detach()
+        self._closed = True
 
     def __enter__(self) -> LoraProbe:
         return self
@@ -118,6 +117,18 @@ class LoraProbe(Probe):
                 "this LoraProbe is closed: its adapters were removed from the model; build a "
                 "new one to probe adapters again"
             )
+
+
+def _detach(adapted: Any, base: Any, flags: dict[str, bool], attributes: set[str]) -> None:
+    """Unload the adapters (no merge) and put back what peft changed on ``base``."""
+    with exclusive(adapted, "removing LoRA adapters"), exclusive(base, "removing LoRA adapters"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            adapted.base_model.unload()
+        for name, param in base.named_parameters():
+            param.requires_grad_(flags.get(name, param.requires_grad))
+        for name in set(vars(base)) - attributes:
+            delattr(base, name)  # what peft set on the model (peft_config)
 
 
 def _peft() -> Any:

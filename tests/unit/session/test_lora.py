@@ -228,3 +228,41 @@ def test_the_adapted_model_projects_only_the_positions_that_are_read(tiny_tokeni
     assert batch.accepts_logits_to_keep(model)
     with pk.LoraProbe(model, tiny_tokenizer, r=4) as probe:
         assert batch.accepts_logits_to_keep(probe.model)  # peft passes logits_to_keep through
+
+
+def test_a_lora_probe_dropped_without_closing_still_removes_its_adapters(tiny_tokenizer):
+    import gc
+
+    model = tiny.make_gpt2(tiny_tokenizer)
+    start = pk.fingerprint(model)
+    probe = pk.LoraProbe(model, tiny_tokenizer, r=4, lr=0.1)
+    probe.step(EXAMPLE, commit=True)
+    del probe
+    gc.collect()
+    assert not any("lora_" in n for n, _ in model.named_modules())
+    assert pk.fingerprint(model).differences(start) == []
+
+
+def test_closing_is_refused_while_another_thread_holds_the_probe(tiny_tokenizer):
+    import threading
+
+    model = tiny.make_gpt2(tiny_tokenizer)
+    probe = pk.LoraProbe(model, tiny_tokenizer, r=4)
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with probe.exclusive():
+            held.set()
+            release.wait(10)
+
+    worker = threading.Thread(target=hold)
+    worker.start()
+    held.wait(10)
+    try:
+        with pytest.raises(pk.StateError, match="already running"):
+            probe.close()
+    finally:
+        release.set()
+        worker.join()
+    probe.close()
+    assert not any("lora_" in n for n, _ in model.named_modules())
