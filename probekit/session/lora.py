@@ -6,7 +6,8 @@
 
 The adapters are attached with peft when the probe is built (the base weights are
 frozen meanwhile, so only the adapters are stepped) and removed — never merged — by
-:meth:`LoraProbe.close` or at the end of a ``with`` block; the model's
+:meth:`LoraProbe.close`, at the end of a ``with`` block, or when a probe that was
+never closed is garbage-collected; the model's
 ``requires_grad`` flags and the RNG state (adapter initialisation draws from it) are
 put back. A model that already carries adapters needs no ``LoraProbe``:
 ``pk.Probe(peft_model, tok)`` steps exactly its trainable adapters.
