@@ -177,8 +177,11 @@ def check_fits(
     *,
     tokens: int = DEFAULT_TOKENS,
 ) -> MemoryEstimate:
-    """Refuse (``OutOfMemoryError``) a probe whose isolated step will not fit; else the estimate."""
-    found = estimate(model, entries, spec, tokens=tokens)
+    """Refuse (``OutOfMemoryError``) a probe whose isolated step will not fit; else the estimate.
+
+    ``tokens`` is capped at the model's context length.
+    """
+    found = estimate(model, entries, spec, tokens=min(tokens, _shape(model).context))
     if found.fits:
         return found
     assert found.free is not None
@@ -200,6 +203,7 @@ class _Shape:
     heads: int
     layers: int
     vocab: int
+    context: int
 
 
 def _shape(model: CausalLM) -> _Shape:
@@ -220,6 +224,7 @@ def _shape(model: CausalLM) -> _Shape:
         heads=first("num_attention_heads", "n_head", "num_heads", default=max(1, hidden // 64)),
         layers=first("num_hidden_layers", "n_layer", "num_layers", default=12),
         vocab=first("vocab_size", default=int(model.get_input_embeddings().num_embeddings)),
+        context=first("max_position_embeddings", "n_positions", "seq_length", default=1 << 20),
     )
 
 

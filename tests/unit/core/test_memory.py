@@ -147,8 +147,8 @@ def _fake_free(monkeypatch, amount: int) -> None:
 
 def test_a_probe_that_will_not_fit_is_refused_naming_the_alternatives(tiny_tokenizer, monkeypatch):
     model = tiny.make_gpt2(tiny_tokenizer)
-    full = pk.estimate_memory(model, optimizer="adam")
-    top = pk.estimate_memory(model, optimizer="adam", layers=[-1])
+    full = pk.estimate_memory(model, optimizer="adam", tokens=32)  # its context length
+    top = pk.estimate_memory(model, optimizer="adam", layers=[-1], tokens=32)
     assert top.need < full.need
     _fake_free(monkeypatch, (top.need + full.need) // 2)
     start = pk.fingerprint(model)
@@ -193,3 +193,11 @@ def test_a_container_limit_caps_the_free_host_memory(monkeypatch, tmp_path):
     assert memory.free_bytes("cpu") == 2_000_000_000
     limit.write_text("max\n")
     assert memory.free_bytes("cpu") == 50_000_000_000
+
+
+def test_the_check_at_construction_assumes_at_most_the_context_length(tiny_gpt2):
+    model, tok = tiny_gpt2  # a context of 32 tokens
+    probe = pk.Probe(model, tok)
+    entries, spec = probe.entries, probe.spec
+    assert memory.check_fits(model, entries, spec).tokens == 32
+    assert memory.check_fits(model, entries, spec, tokens=16).tokens == 16
