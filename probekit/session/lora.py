@@ -194,7 +194,14 @@ def _attach(peft: Any, model: CausalLM, config: Any) -> Any:
         try:
             return peft.get_peft_model(model, config)
         except ValueError as exc:
+            offloaded = any(p.is_meta for p in model.parameters())
             raise InputError(
-                f"LoRA adapters could not be attached: {exc}. Name the layers to adapt with "
-                "target_modules=[...] (e.g. ['q_proj', 'v_proj'])"
+                f"LoRA adapters could not be attached: {str(exc).rstrip('.')}. Name the layers "
+                "to adapt with target_modules=[...] (e.g. ['q_proj', 'v_proj'])"
+                + (
+                    "; layers offloaded by the device map get no adapters, so keep more of "
+                    "the model resident (max_memory) or adapt resident layers"
+                    if offloaded
+                    else ""
+                )
             ) from None

@@ -266,3 +266,38 @@ def test_closing_is_refused_while_another_thread_holds_the_probe(tiny_tokenizer)
         worker.join()
     probe.close()
     assert not any("lora_" in n for n, _ in model.named_modules())
+
+
+def test_device_map_auto_with_the_blocks_on_disk(tiny_tokenizer, tmp_path):
+    pytest.importorskip("accelerate")
+    from transformers import AutoModelForCausalLM
+
+    original = tiny.make_gpt2(tiny_tokenizer).eval()
+    original.save_pretrained(tmp_path / "m")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = AutoModelForCausalLM.from_pretrained(
+            tmp_path / "m", device_map="auto", max_memory={"cpu": 80_000},
+            offload_folder=tmp_path / "offload",
+        )  # fmt: skip
+    assert model.hf_device_map["transformer.h"] == "disk"
+    start = pk.fingerprint(model)
+    got = pk.token_grad(model, tiny_tokenizer, "alice lives in", " paris")
+    want = pk.token_grad(original, tiny_tokenizer, "alice lives in", " paris")
+    assert got.sequence == pytest.approx(want.sequence, rel=1e-5)
+    with (
+        pytest.raises(pk.InputError, match="offloaded by the device map"),
+        warnings.catch_warnings(),
+    ):
+        warnings.simplefilter("ignore")
+        pk.LoraProbe(model, tiny_tokenizer, r=4)  # peft's layers are all in the blocks
+    assert pk.fingerprint(model).differences(start) == []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        probe = pk.LoraProbe(model, tiny_tokenizer, r=4, lr=0.1, target_modules=["lm_head"])
+    with probe:
+        inner = probe.fingerprint()
+        r = probe.step(EXAMPLE)
+        assert r.ok and r.delta_l2 > 0 and {t.layer for t in r.tensors} == {"lm_head"}
+        assert probe.fingerprint().differences(inner) == []
+    assert pk.fingerprint(model).differences(start) == []
