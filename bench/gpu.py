@@ -11,7 +11,10 @@ Two randomly initialised shapes in bfloat16: GPT-2 small (124M parameters) and Q
   and speed-ups;
 * integrated gradients with 50 steps: latency;
 * peak memory of a probe step and of the exact isolated map, beyond the loaded
-  model, as a multiple of the parameter bytes.
+  model, as a multiple of the parameter bytes, and the probe's own estimate of it
+  (``pk.estimate_memory``) against the measured peak;
+* a LoRA probe (``pk.LoraProbe``, rank 16 on peft's default layers): isolated-step
+  latency against the full-parameter step, and its peak memory.
 
 Sized to finish in well under 5 minutes on one GPU. ``--smoke`` runs the same code at
 tiny sizes on whatever device is there (the CPU here) to show the script works.
@@ -181,6 +184,39 @@ def step_latency(case: Case) -> None:
         f"MEMORY {case.label} probe.step peak extra / parameter bytes = "
         f"{peak / case.param_bytes:.2f}  (parameters {case.param_bytes / 2**20:.0f} MiB)"
     )
+    watch_tokens = sum(len(tok(w.prompt + (w.target or ""))["input_ids"]) for w in case.watch)
+    estimate = pk.estimate_memory(probe, tokens=ex_ids.shape[1], watch_tokens=watch_tokens)
+    print(
+        f"MEMORY {case.label} estimate / measured peak = {estimate.need / max(peak, 1):.2f}"
+        f"  (estimate {estimate.need / 2**20:.0f} MiB, measured {peak / 2**20:.0f} MiB)"
+    )
+
+
+def lora_probe(case: Case) -> None:
+    """An isolated step of a rank-16 LoRA probe vs the full-parameter step; its peak memory."""
+    prompt, target = sentence(case.sizes.prompt_words, case.rng), " " + sentence(4, case.rng)
+    example = pk.Example(prompt, target)
+    with pk.LoraProbe(case.model, case.tok, r=16, lr=LR, watch=case.watch) as probe:
+        stepped = sum(e.param.numel() for e in probe.entries)
+
+        def probed() -> None:
+            probe.step(example)
+
+        for _ in range(2):
+            probed()
+        t_lora = statistics.median(case.dev.time(probed) for _ in range(case.sizes.repeats))
+        peak = case.dev.peak_extra(probed)
+        tokens = len(case.tok(prompt + target)["input_ids"])
+        watch_tokens = sum(
+            len(case.tok(w.prompt + (w.target or ""))["input_ids"]) for w in case.watch
+        )
+        estimate = pk.estimate_memory(probe, tokens=tokens, watch_tokens=watch_tokens).need
+    print(f"  LoRA probe.step {t_lora * 1e3:8.1f} ms  ({stepped / 1e6:.2f}M adapter parameters)")
+    print(f"RATIO {case.label} LoRA probe.step / full probe.step = {t_lora / case.t_probe:.3f}")
+    print(
+        f"MEMORY {case.label} LoRA probe.step peak extra / parameter bytes = "
+        f"{peak / case.param_bytes:.2f}  (estimate / measured = {estimate / max(peak, 1):.2f})"
+    )
 
 
 def isolated_maps(case: Case) -> None:
@@ -244,6 +280,7 @@ def bench_model(label: str, model: Any, dev: Device, sizes: Sizes, dtype: torch.
     case.guarded("probe.step", step_latency)
     case.guarded("isolated_map", isolated_maps)
     case.guarded("IG", integrated_gradients)
+    case.guarded("LoRA probe", lora_probe)  # last: the adapters are attached meanwhile
     return case
 
 

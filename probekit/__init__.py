@@ -21,6 +21,7 @@ _LAZY: dict[str, str] = {
     "ModelPair": "probekit.core.loading",
     "Example": "probekit.core.inputs",
     "Probe": "probekit.session.probe",
+    "LoraProbe": "probekit.session.lora",
     "ProbeResult": "probekit.results.probe",
     "Trajectory": "probekit.results.trajectory",
     "load_session": "probekit.results.session_reader",
@@ -35,6 +36,8 @@ _LAZY: dict[str, str] = {
     "RaceResult": "probekit.results.race",
     "DatasetMap": "probekit.results.dataset_map",
     "IsolatedMap": "probekit.results.dataset_map",
+    "estimate_memory": "probekit.core.memory",
+    "MemoryEstimate": "probekit.core.memory",
     "fingerprint": "probekit.core.fingerprint",
     "Fingerprint": "probekit.core.fingerprint",
     "ProbekitError": "probekit.errors",
@@ -59,6 +62,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from probekit.core.fingerprint import Fingerprint, fingerprint
     from probekit.core.inputs import Example
     from probekit.core.loading import ModelPair, load, load_demo
+    from probekit.core.memory import MemoryEstimate, estimate_memory
     from probekit.core.protocols import CausalLM, Tokenizer
     from probekit.errors import (
         InputError,
@@ -78,6 +82,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from probekit.results.session_reader import SavedSession, load_session
     from probekit.results.trajectory import Trajectory
     from probekit.session.dataset_map import dataset_map, isolated_map
+    from probekit.session.lora import LoraProbe
     from probekit.session.probe import Probe
     from probekit.session.race import race
     from probekit.widgets.board import ProbeBoard, board

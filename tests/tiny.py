@@ -74,3 +74,34 @@ def make_llama(tokenizer: PreTrainedTokenizerFast, seed: int = 0) -> LlamaForCau
     model = LlamaForCausalLM(config)
     model.train()
     return model
+
+
+def offloaded_gpt2(tokenizer: PreTrainedTokenizerFast, folder, seed: int = 0):
+    """The tiny GPT-2 saved and loaded back by accelerate with block 1 offloaded to disk.
+
+    Returns ``(original, offloaded)``: the same weights, once resident and once dispatched
+    (block 1's weights stay on the meta device and are read from disk at each forward).
+    """
+    from pathlib import Path
+
+    from transformers import AutoModelForCausalLM
+    from transformers.utils import logging
+
+    original = make_gpt2(tokenizer, seed)
+    path = Path(folder)
+    original.save_pretrained(path / "model")
+    on_cpu = dict.fromkeys(
+        ["transformer.wte", "transformer.wpe", "transformer.h.0", "transformer.ln_f", "lm_head"],
+        "cpu",
+    )
+    verbosity = logging.get_verbosity()
+    logging.set_verbosity_error()
+    try:
+        offloaded = AutoModelForCausalLM.from_pretrained(
+            path / "model",
+            device_map={**on_cpu, "transformer.h.1": "disk"},
+            offload_folder=path / "offload",
+        )
+    finally:
+        logging.set_verbosity(verbosity)
+    return original, offloaded

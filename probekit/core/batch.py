@@ -118,6 +118,8 @@ _LOGITS_TO_KEEP: dict[type, bool] = {}
 
 
 def accepts_logits_to_keep(model: CausalLM) -> bool:
+    base = getattr(model, "get_base_model", None)  # a PEFT wrapper passes keywords through
+    model = base() if callable(base) else model
     cls = type(model)
     if cls not in _LOGITS_TO_KEEP:
         try:

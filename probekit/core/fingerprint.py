@@ -48,7 +48,9 @@ class Fingerprint:
 
 
 def tensor_digest(tensor: torch.Tensor) -> str:
-    """SHA-256 of a tensor's dtype, shape and raw bytes."""
+    """SHA-256 of a tensor's dtype, shape and raw bytes (no bytes on the meta device)."""
+    if tensor.is_meta:  # offloaded by accelerate: no data here to disturb
+        return hashlib.sha256(f"meta{tensor.dtype}{tuple(tensor.shape)}".encode()).hexdigest()
     data = tensor.detach().contiguous().cpu()
     digest = hashlib.sha256(f"{data.dtype}{tuple(data.shape)}".encode())
     if data.numel():

@@ -26,9 +26,9 @@ _OFFLOAD = frozenset({"cpu", "disk"})
 _QUANT_CLASSES = ("Params4bit", "Int8Params", "QTensor", "AffineQuantizedTensor", "Float8Tensor")
 _ALTERNATIVES = (
     "Probe a part that is resident in floating point instead: a parameter subset such as "
-    "layers=[-1] or pattern=r'lm_head' (on one device), or LoRA adapters "
-    "(peft.get_peft_model(model, LoraConfig(...)): probekit steps only trainable parameters, "
-    "so it steps the adapters and never the frozen base weights)."
+    "layers=[-1] or pattern=r'lm_head' (on one device), or LoRA adapters: "
+    "pk.LoraProbe(model, tok, r=8) steps only adapters and never changes the base weights "
+    "(a model already wrapped by peft is probed the same way by pk.Probe)."
 )
 
 

@@ -20,7 +20,7 @@ from typing import Any, Concatenate, ParamSpec
 import torch
 
 from probekit.core import batch as batching
-from probekit.core import isolated, placement
+from probekit.core import isolated, memory, placement
 from probekit.core.attribution import Method
 from probekit.core.descent import GradObserver
 from probekit.core.evaluation import Evaluation, evaluate
@@ -85,7 +85,9 @@ class Probe:
     ``linearize=True`` the JVP-predicted logit change with its residual (both cost
     extra passes); ``token_grad=True`` records ‖∂L/∂eᵢ‖ per input token from the step's
     own backward (free). ``on_result`` is called with every new result. What each number
-    means: docs/metrics.md; what is guaranteed about the model: docs/guarantees.md.
+    means: docs/metrics.md; what is guaranteed about the model: docs/guarantees.md. A
+    probe whose step will not fit in the free memory is refused before any work
+    (``pk.estimate_memory`` shows the estimate; ``check_memory=False`` builds it anyway).
 
     The contract that trajectories, races, maps, attribution and widgets build on (and
     nothing else of the probe's internals; see docs/probe-contract.md):
@@ -123,12 +125,14 @@ class Probe:
         truncation: TruncationPolicy = "left",
         max_undo: int | None = None,
         on_result: Listener | None = None,
+        check_memory: bool = True,
     ) -> None:
         check_vocab(model, tokenizer)
         settings.check(
             optimizer=optimizer, lr=lr, steps=steps, momentum=momentum,
             weight_decay=weight_decay, top_k=top_k, truncation=truncation, max_undo=max_undo,
-            flags={"influence": influence, "linearize": linearize, "token_grad": token_grad},
+            flags={"influence": influence, "linearize": linearize, "token_grad": token_grad,
+                   "check_memory": check_memory},
             on_result=on_result, vocab_size=int(model.get_input_embeddings().num_embeddings),
             layers=layers, pattern=pattern,
         )  # fmt: skip
@@ -137,6 +141,8 @@ class Probe:
         self.spec = OptimizerSpec(optimizer, float(lr), momentum, weight_decay)
         self.entries: list[ParamEntry] = select(model, layers, pattern)
         placement.check_probe(model, self.entries, subset=layers is not None or pattern is not None)
+        if check_memory:  # before the Updater allocates float32 masters
+            memory.check_fits(model, self.entries, self.spec)
         self._updater = Updater(self.entries, self.spec)
         self.steps = _positive(steps, "steps")
         self.top_k = _positive(top_k, "top_k")
