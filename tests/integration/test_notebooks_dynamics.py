@@ -1,0 +1,125 @@
+"""The dynamics notebooks (02 agreeing vs contradicting, 03 curriculum) support their text.
+
+Each notebook prints every number its prose relies on; these tests execute it on the demo
+model, read the numbers back from the outputs and check each statement. A retrained demo
+model or a changed method that breaks a sentence fails here, not in front of a class.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = ROOT / "notebooks"
+AGREE = "02_compatible_vs_contradictory.ipynb"
+CURRICULUM = "03_curriculum.ipynb"
+
+
+def _run(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, list]:
+    """Execute a notebook in a fresh kernel offline; (its printed text, all outputs)."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    # the kernel starts in tmp_path: a relative interpreter path would not resolve there
+    monkeypatch.setattr(sys, "executable", os.path.abspath(sys.executable))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    client = nbclient.NotebookClient(
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
+    client.execute()
+    outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
+    errors = [o for o in outputs if o.output_type == "error"]
+    assert not errors, errors[0].get("evalue") if errors else ""
+    text = "".join(o.get("text", "") for o in outputs if o.get("name") == "stdout")
+    return text, outputs
+
+
+def _number(pattern: str, text: str) -> float:
+    match = re.search(pattern, text)
+    assert match, f"the notebook no longer prints {pattern!r}"
+    return float(match.group(1).replace(",", ""))
+
+
+def _svg_charts(outputs: list) -> int:
+    return sum("image/svg+xml" in o.get("data", {}) for o in outputs)
+
+
+@pytest.mark.parametrize("name", [AGREE, CURRICULUM])
+def test_notebooks_are_stored_without_outputs_and_end_with_try_this(name):
+    nbformat = pytest.importorskip("nbformat")
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.outputs and c.execution_count is None for c in code), "clear the outputs"
+    last = nb.cells[-1]
+    assert last.cell_type == "markdown" and "## Try this" in last.source
+    assert len(re.findall(r"^\d+\. ", last.source, re.MULTILINE)) >= 3
+
+
+@pytest.mark.slow
+def test_compatible_vs_contradictory_notebook_supports_its_text(tmp_path, monkeypatch):
+    text, outputs = _run(AGREE, tmp_path, monkeypatch)
+    # 1. one step on "2 plus 3 is": " 5" vs " 7"
+    assert 10 < _number(r"update size ratio wrong / right = ([0-9]+)x", text) < 100, "dozens"
+    assert text.count("model unchanged: True") == 1
+    assert _number(r"kl on the arithmetic watch items / on the others = ([0-9]+)x", text) > 1000
+    flipped = re.search(r"top-1 answer flipped: \[(.*)\]", text).group(1)
+    assert flipped.count("→") == 1 and " plus " in flipped, "one sum loses its answer"
+    # 2. update size
+    assert _number(r"contradicting / agreeing = ([0-9]+)x", text) > 100
+    assert _number(r"largest agreeing update = ([0-9.]+)x", text) > 1, "no overlap"
+    assert 1 < _number(r"new / contradicting = ([0-9.]+)", text) < 2, "as far, slightly more"
+    # 3. watch-set disturbance
+    assert _number(r"agrees: mean kl ([0-9.e+-]+)", text) < 1e-6
+    assert _number(r"mean kl contradicting / agreeing = ([0-9.e+]+)", text) > 1e6
+    assert _number(r"agrees: .*watch answers lost ([0-9.]+)%", text) == 0
+    lost_bad = _number(r"contradicts: .*watch answers lost ([0-9.]+)%", text)
+    assert lost_bad > 0 and _number(r"contradicts: .*median dlogp_target ([0-9.e+-]+)", text) < 0
+    assert _number(r"other families = ([0-9]+)x", text) > 100, "over a hundred times, local"
+    kl_new = _number(r"new: mean kl ([0-9.e+-]+)", text)
+    assert kl_new > _number(r"contradicts: mean kl ([0-9.e+-]+)", text), "new: more, on the mean"
+    residuals = [float(v) for v in re.findall(r"first-order residual ([0-9.]+)", text)]
+    assert residuals[0] < 0.1 < 0.5 < residuals[1], "first order holds for known facts only"
+    # 4. volatility over a run
+    streams = {
+        m: dict(re.findall(r"(\w+) ([0-9.e+-]+)", line))
+        for m, line in re.findall(r"^\s*(\w+): (agrees .*)$", text, re.MULTILINE)
+    }
+    path = {g: float(v) for g, v in streams["path_length"].items()}
+    direction = {g: float(v) for g, v in streams["direction_volatility"].items()}
+    magnitude = {g: float(v) for g, v in streams["magnitude_volatility"].items()}
+    assert path["contradicts"] > 100 * path["agrees"], "hundreds of times longer"
+    assert direction["contradicts"] > direction["agrees"]
+    assert magnitude["agrees"] > magnitude["contradicts"], "magnitude points the other way"
+    # 5. dataset map
+    maps = {}
+    for lr, block in re.findall(r"^lr ([0-9.]+):\n((?:  .*\n){3})", text, re.MULTILINE):
+        maps[lr] = {
+            g: (float(c), float(v), float(f))
+            for g, c, v, f in re.findall(
+                r"(\w+): confidence ([0-9.]+), variability ([0-9.]+), forgetting events ([0-9.]+)",
+                block,
+            )
+        }
+    gentle, rough = maps["0.003"], maps["0.01"]
+    assert max(gentle, key=lambda g: gentle[g][0]) == "agrees", "known facts: most confident"
+    assert min(gentle, key=lambda g: gentle[g][1]) == "agrees", "... and least variable"
+    assert max(gentle, key=lambda g: gentle[g][1]) == "contradicts", "most variable group"
+    assert max(rough, key=lambda g: rough[g][1]) == "agrees", "at lr 0.01: known facts"
+    assert rough["agrees"][2] > 1, "more than one forgetting event each on average"
+    assert "model unchanged after everything above: True" in text
+    variable = re.search(r"most variable at lr 0.003:\n((?:  .*\n){5})", text).group(1)
+    groups = re.findall(r"(agrees|contradicts|new): confidence", variable)
+    assert set(groups) == {"agrees", "contradicts", "new"}, "all three groups, known included"
+    known = re.findall(r"^  (.*?) +agrees: confidence", variable, re.MULTILINE)
+    assert known and all(" plus " in label for label in known), "the known ones are sums"
+    least = re.search(r"least confident at lr 0.003:\n((?:  .*\n?){5})", text).group(1)
+    rows = re.findall(r"(\w+): confidence ([0-9.]+), variability ([0-9.]+)", least)
+    assert rows[0][0] == "new" and [g for g, _, _ in rows].count("new") >= 3
+    assert all(float(c) < 0.05 and float(v) < 0.05 for g, c, v in rows if g == "new")
+    assert _svg_charts(outputs) >= 4, "the charts render statically"
