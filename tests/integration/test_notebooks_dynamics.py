@@ -123,3 +123,56 @@ def test_compatible_vs_contradictory_notebook_supports_its_text(tmp_path, monkey
     assert rows[0][0] == "new" and [g for g, _, _ in rows].count("new") >= 3
     assert all(float(c) < 0.05 and float(v) < 0.05 for g, c, v in rows if g == "new")
     assert _svg_charts(outputs) >= 4, "the charts render statically"
+
+
+def _wins(text: str) -> dict[tuple[str, str], dict[str, int]]:
+    """{(lr, metric): {order: draws in which it was best}} from the count lines."""
+    found = re.findall(r"^lr ([0-9.]+) +(\w+): best in 5 draws: (.*)$", text, re.MULTILINE)
+    return {
+        (lr, metric): {o: int(n) for o, n in re.findall(r"(\w+) (\d+)", counts)}
+        for lr, metric, counts in found
+    }
+
+
+@pytest.mark.slow
+def test_curriculum_notebook_supports_its_text(tmp_path, monkeypatch):
+    text, outputs = _run(CURRICULUM, tmp_path, monkeypatch)
+    assert text.count("model back at its start: True") == 3
+    # 1. the close look at one draw (lr 0.003)
+    closer = {
+        name: (int(kept), int(right), float(rise))
+        for name, kept, right, rise in re.findall(
+            r"(\w+): watch answers kept (\d+)/8, examples right at the end (\d+)/16, "
+            r"loss rise after own step: mean ([0-9.+-]+)",
+            text,
+        )
+    }
+    assert set(closer) == {"easy_to_hard", "hard_to_easy", "shuffled"}
+    assert all(kept == 8 for kept, _, _ in closer.values()), "no watch fact was lost"
+    assert all(right <= 2 for _, right, _ in closer.values()), "almost no answer on top"
+    assert closer["easy_to_hard"][2] > 0, "easy→hard: later steps undid earlier ones"
+    assert closer["hard_to_easy"][2] < 0 and closer["shuffled"][2] < 0, "transfer"
+    # 2. several draws
+    wins = _wins(text)
+    assert len(wins) == 8 and all(sum(w.values()) == 5 for w in wins.values())
+    for lr in ("0.01", "0.003"):
+        loss = wins[(lr, "final_loss")]
+        assert max(loss.values()) < 5, "no order reliably wins on final loss"
+        assert max(loss, key=loss.__getitem__) == "shuffled", "shuffled best most often"
+        assert sum(n > 0 for n in loss.values()) >= 2, "the others won some draws too"
+        for metric in ("path_length", "straightness"):
+            assert wins[(lr, metric)]["easy_to_hard"] == 3, "easy→hard 3 of 5, never all"
+        assert max(wins[(lr, "final_kl")].values()) < 5, "no order forgot least every time"
+        between_orders = _number(
+            rf"lr {lr}: final loss spread between orders \(same draw\) ([0-9.]+)", text
+        )
+        between_draws = _number(rf"lr {lr}: .*between draws \(same order\) ([0-9.]+)", text)
+        assert between_draws > between_orders, "the draw matters more than the order"
+    assert wins[("0.01", "final_loss")]["shuffled"] == 3
+    assert wins[("0.003", "final_loss")]["shuffled"] == 4
+    assert wins[("0.003", "final_kl")]["shuffled"] == 4
+    assert wins[("0.01", "final_kl")]["shuffled"] == 2
+    ratios = re.findall(r"mean final KL at lr 0.01 / at lr 0.003 = ([0-9]+)x \(([0-9.]+) vs", text)
+    assert len(ratios) == 3 and all(float(r) > 5 for r, _ in ratios), "more than five times"
+    assert all(2 < float(kl) < 4 for _, kl in ratios), "about 3 nats at lr 0.01"
+    assert _svg_charts(outputs) >= 2, "the charts render statically"
