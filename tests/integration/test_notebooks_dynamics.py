@@ -74,6 +74,11 @@ def test_compatible_vs_contradictory_notebook_supports_its_text(tmp_path, monkey
     assert _number(r"contradicting / agreeing = ([0-9]+)x", text) > 100
     assert _number(r"largest agreeing update = ([0-9.]+)x", text) > 1, "no overlap"
     assert 1 < _number(r"new / contradicting = ([0-9.]+)", text) < 2, "as far, slightly more"
+    familiar = re.search(r"within 10x of the known ones: 2: (.*)$", text, re.MULTILINE)
+    assert familiar, "two new facts step like known ones"
+    for prompt, answer, loss in re.findall(r"(\d+ minus \d+) is → (\d+) \(loss ([0-9.]+)\)", text):
+        assert answer in prompt.split() and float(loss) < 0.1, "a number of the prompt, low loss"
+    assert familiar.group(1).count("minus") == 2
     # 3. watch-set disturbance
     assert _number(r"agrees: mean kl ([0-9.e+-]+)", text) < 1e-6
     assert _number(r"mean kl contradicting / agreeing = ([0-9.e+]+)", text) > 1e6
