@@ -65,6 +65,8 @@ def test_notebooks_are_stored_without_outputs_and_end_with_try_this(name):
 def test_compatible_vs_contradictory_notebook_supports_its_text(tmp_path, monkeypatch):
     text, outputs = _run(AGREE, tmp_path, monkeypatch)
     # 1. one step on "2 plus 3 is": " 5" vs " 7"
+    assert _number(r"' 5': loss ([0-9.]+) ->", text) < 0.1, "a loss near zero"
+    assert _number(r"' 7': loss ([0-9.]+) ->", text) > 10, "over ten nats"
     assert 10 < _number(r"update size ratio wrong / right = ([0-9]+)x", text) < 100, "dozens"
     assert text.count("model unchanged: True") == 1
     assert _number(r"kl on the arithmetic watch items / on the others = ([0-9]+)x", text) > 1000
@@ -143,6 +145,15 @@ def _wins(text: str) -> dict[tuple[str, str], dict[str, int]]:
 def test_curriculum_notebook_supports_its_text(tmp_path, monkeypatch):
     text, outputs = _run(CURRICULUM, tmp_path, monkeypatch)
     assert text.count("model back at its start: True") == 3
+    start = _number(r"starting loss: .*mean ([0-9.]+)", text)
+    end = re.search(
+        r"at the end: easy_to_hard ([0-9.]+), hard_to_easy ([0-9.]+), shuffled ([0-9.]+)", text
+    )
+    assert all(float(v) < start - 3 for v in end.groups()), "the losses fall by several nats"
+    for order, rising in (("easy_to_hard", True), ("hard_to_easy", False)):
+        first = _number(rf"{order}: mean loss before its own step, first half ([0-9.]+)", text)
+        second = _number(rf"{order}: mean loss .*second half ([0-9.]+)", text)
+        assert (second > first) == rising, f"{order}: the loss before each step climbs / falls"
     # 1. the close look at one draw (lr 0.003)
     closer = {
         name: (int(kept), int(right), float(rise))
@@ -173,8 +184,8 @@ def test_curriculum_notebook_supports_its_text(tmp_path, monkeypatch):
         )
         between_draws = _number(rf"lr {lr}: .*between draws \(same order\) ([0-9.]+)", text)
         assert between_draws > between_orders, "the draw matters more than the order"
-    assert wins[("0.01", "final_loss")]["shuffled"] == 3
-    assert wins[("0.003", "final_loss")]["shuffled"] == 4
+    assert wins[("0.01", "final_loss")] == {"easy_to_hard": 2, "hard_to_easy": 0, "shuffled": 3}
+    assert wins[("0.003", "final_loss")] == {"easy_to_hard": 0, "hard_to_easy": 1, "shuffled": 4}
     assert wins[("0.003", "final_kl")]["shuffled"] == 4
     assert wins[("0.01", "final_kl")]["shuffled"] == 2
     ratios = re.findall(r"mean final KL at lr 0.01 / at lr 0.003 = ([0-9]+)x \(([0-9.]+) vs", text)
