@@ -69,6 +69,18 @@ def test_compatible_vs_contradictory_notebook_supports_its_text(tmp_path, monkey
     assert _number(r"' 7': loss ([0-9.]+) ->", text) > 10, "over ten nats"
     assert 10 < _number(r"update size ratio wrong / right = ([0-9]+)x", text) < 100, "dozens"
     assert text.count("model unchanged: True") == 1
+    lost = re.findall(r"^' [57]': delta_l2 .*lost_updates ([0-9,]+)$", text, re.MULTILINE)
+    assert int(lost[0].replace(",", "")) > int(lost[1].replace(",", "")), "more lost when small"
+    layer_shares = {
+        name: (float(a), float(b))
+        for name, a, b in re.findall(
+            r"^ +([\w.+]+): agrees +([0-9.]+)%, contradicts +([0-9.]+)%$", text, re.MULTILINE
+        )
+    }
+    assert len(layer_shares) >= 5 and max(abs(a - b) for a, b in layer_shares.values()) < 2
+    for name in ("embeddings+lm_head", "block.0"):
+        assert all(30 < v < 50 for v in layer_shares[name]), f"{name}: about four tenths"
+    assert all(10 < v < 30 for v in layer_shares["embeddings"]), "most of the rest"
     assert _number(r"kl on the arithmetic watch items / on the others = ([0-9]+)x", text) > 1000
     flipped = re.search(r"top-1 answer flipped: \[(.*)\]", text).group(1)
     assert flipped.count("→") == 1 and " plus " in flipped, "one sum loses its answer"
