@@ -37,7 +37,7 @@ def _demo(out: Path) -> int:
     print(f"  {report.index.resolve()}   (open it in a browser)")
     print(f"  {(report.directory / 'session.json').resolve()}")
     print("explore it yourself in JupyterLab:")
-    print(f"  {_jupyter()} lab notebooks/quickstart.ipynb{_root_flag()}")
+    print(f"  {_jupyter()} lab notebooks/01_quickstart.ipynb{_root_flag()}")
     return 0 if report.restored else 1
 
 

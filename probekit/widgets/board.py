@@ -137,9 +137,7 @@ class ProbeBoard:
             lambda _b: self._request("undo", lambda _s: self.probe.undo(), self._undone)
         )
         a.reset.on_click(
-            lambda _b: self._request(
-                "reset", lambda _s: self.probe.reset(), lambda _v: self.panels.clear()
-            )
+            lambda _b: self._request("reset", lambda _s: self.probe.reset(), self._was_reset)
         )
         a.attribute.on_click(lambda _b: self._attribute())
         a.log.observe(lambda ch: self.panels.set_log(bool(ch["new"])), names="value")
@@ -188,6 +186,10 @@ class ProbeBoard:
     def _undone(self, result: ProbeResult) -> None:
         self.panels.undone(result.step)
         self.status.note(f"undid step {result.step}: the model is back to before it")
+
+    def _was_reset(self, _value: Any) -> None:
+        self.panels.clear()
+        self.status.note("reset: the model is back to before the first commit; history cleared")
 
     def _attribute(self) -> bool:
         example = self.example.example()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+from pathlib import Path
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
@@ -83,3 +85,30 @@ def test_true_target_is_likelier_than_its_contradiction(shipped):
     true_id = training.target_id(tokenizer, fact)
     wrong_id = training.target_id(tokenizer, corpus.contradiction(fact))
     assert logits[true_id] > logits[wrong_id]
+
+
+def _readme_card() -> dict[str, str]:
+    text = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    section = text.split("## The demo model", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| (.+?) \| (.+?) \|$", section, flags=re.M)
+    return {key.strip(): value for key, value in rows}
+
+
+def test_the_readme_card_states_the_shipped_model(shipped, accuracy):
+    model, tokenizer = shipped
+    card = _readme_card()
+    config = model.config
+    architecture = (
+        f"`GPT2LMHeadModel`, {config.n_layer} layers, {config.n_head} heads, width "
+        f"{config.n_embd}, context {config.n_positions}, tied embeddings"
+    )
+    assert card["architecture"] == architecture
+    n_params = sum(p.numel() for p in model.parameters())
+    assert card["size"].startswith(f"{n_params:,} parameters, {len(tokenizer)}-word vocabulary")
+    assert f"{len(corpus.training_text(0))} sentences" in card["training"]
+    for family in (*corpus.FAMILIES, *corpus.HELD_OUT_FAMILIES):
+        stated = re.search(
+            rf"`{family}`[^%]*?(\d+(?:\.\d)?)%", card["knows (top-1)"] + card["never saw (top-1)"]
+        )
+        assert stated, family
+        assert float(stated.group(1)) == round(100 * accuracy[family], 1), (family, accuracy)

@@ -89,6 +89,7 @@ def test_commit_undo_reset(board):
     assert board.probe.fingerprint().differences(start) == []
     assert board.probe.history == []
     assert all(chart.rows == [] for chart in board.charts.values())
+    assert board.status.message.value.startswith("reset: the model is back")
     click(board, board.actions.undo)
     assert "nothing to undo" in board.status.last_error
 
