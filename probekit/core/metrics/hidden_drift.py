@@ -22,9 +22,8 @@ def drift(
     cos = 1.0 - torch.nn.functional.cosine_similarity(hb, ha, dim=-1, eps=1e-30)
     base = hb.norm(dim=-1)
     rel = (ha - hb).norm(dim=-1) / torch.where(base > 0, base, torch.ones_like(base))
-    cos_items = segment_mean(cos, counts).T.tolist()  # (items, L)
-    rel_items = segment_mean(rel, counts).T.tolist()
-    return cos_items, rel_items
+    both = segment_mean(torch.stack([cos, rel]), counts).transpose(1, 2).tolist()  # (2, items, L)
+    return both[0], both[1]
 
 
 def layer_labels(n_hidden: int) -> list[str]:
