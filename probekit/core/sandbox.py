@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch.utils.hooks import RemovableHandle
 
-from probekit.core import interrupts
+from probekit.core import interrupts, stacked
 from probekit.core.params import ParamEntry
 from probekit.core.protocols import CausalLM
 from probekit.errors import OutOfMemoryError
@@ -198,10 +198,24 @@ class WeightSnapshot:
             self.take()
 
     def take(self) -> None:
-        """Copy the current values (once; later calls keep the first copy)."""
+        """Copy the current values (once; later calls keep the first copy).
+
+        Small tensors of one size are copied as the rows of one matrix
+        (:mod:`probekit.core.stacked`): one copy per size, and the statistics pass of a
+        plain SGD step finds θ already stacked.
+        """
         if not self.saved:
+            params = self.params
             with torch.no_grad():
-                self.saved = [e.param.detach().clone() for e in self.entries]
+                saved: list[torch.Tensor | None] = [None] * len(params)
+                for indices in stacked.groups(params):
+                    members = [params[i] for i in indices]
+                    copies = stacked.rows(stacked.stack(members), members)
+                    for i, row in zip(indices, copies, strict=True):
+                        saved[i] = row
+                self.saved = [
+                    p.clone() if s is None else s for p, s in zip(params, saved, strict=True)
+                ]
 
     @property
     def params(self) -> list[torch.Tensor]:
