@@ -14,6 +14,7 @@ the stacked matrices), so the statistics pass of a step finds θ already stacked
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -66,6 +67,7 @@ class Workspace:
 
     def __init__(self) -> None:
         self._buffers: dict[tuple[str, torch.Size, torch.dtype, torch.device], torch.Tensor] = {}
+        self._views: dict[tuple[Any, ...], list[torch.Tensor]] = {}
 
     def matrix(self, name: str, like: torch.Tensor) -> torch.Tensor:
         """An uninitialised matrix of ``like``'s shape, dtype and device, the same every call."""
@@ -75,6 +77,16 @@ class Workspace:
             found = self._buffers[key] = torch.empty_like(
                 like, memory_format=torch.contiguous_format
             )
+        return found
+
+    def rows(
+        self, name: str, like: torch.Tensor, members: Sequence[torch.Tensor]
+    ) -> list[torch.Tensor]:
+        """The rows of :meth:`matrix` as views shaped like ``members`` (made once)."""
+        key = (name, like.shape, like.dtype, like.device, tuple(m.shape for m in members))
+        found = self._views.get(key)
+        if found is None:
+            found = self._views[key] = rows(self.matrix(name, like), members)
         return found
 
     def nbytes(self) -> int:

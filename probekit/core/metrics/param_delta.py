@@ -249,7 +249,7 @@ def _sgd_stacked(
     torch.stack([x.reshape(-1) for x in grads], out=g)
     torch.mul(g, -lr, out=d)
     d.add_(theta)
-    torch._foreach_copy_(params, stacked.rows(d, params))
+    torch._foreach_copy_(params, workspace.rows("delta", theta, params))
     d.sub_(theta)
     norm = torch.linalg.vector_norm
     delta_norm, grad_norm, theta_norm = norm(d, dim=1), norm(g, dim=1), norm(theta, dim=1)

@@ -136,7 +136,11 @@ def test_stacked_sgd_step_on_a_snapshot_matches_one_tensor_at_a_time(lr):
         for i, row in zip(indices, stacked.rows(stacked.stack(members), members), strict=True):
             saved[i] = row
     assert stacked.matrix_of([saved[i] for i in (0, 1, 2, 3)]).shape == (4, 30)
-    stats = param_delta.sgd_step(live, grads, lr, saved=saved, workspace=stacked.Workspace())
+    workspace = stacked.Workspace()
+    again = [t.clone() for t in thetas]
+    param_delta.sgd_step(again, grads, lr, saved=saved, workspace=workspace)
+    stats = param_delta.sgd_step(live, grads, lr, saved=saved, workspace=workspace)  # reused
+    assert all(torch.equal(a, b) for a, b in zip(again, live, strict=True))
     for theta, grad, now, row in zip(thetas, grads, live, stats, strict=True):
         alone = theta.clone()
         ref = param_delta.sgd_step([alone], [grad], lr)[0]
