@@ -259,7 +259,7 @@ def _sgd_stacked(
     # a zero gradient never moves θ, so lost = nnz(g) − nnz(Δ) (finite θ)
     lost = g.ne_(0).sum(1) - changed if lr != 0 else torch.zeros_like(changed)
     columns = [delta_norm, sum_abs, max_abs, changed, lost, theta_norm, grad_norm]
-    table = torch.stack([c.double() for c in columns], 1)
+    table = torch.stack(columns, 1).double()
     for j in (0, 5, 6):  # norms to sums of squares, in float64
         table[:, j] **= 2
     return table
