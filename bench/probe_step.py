@@ -9,8 +9,10 @@ Models (CPU, randomly initialised except the demo model):
 
 On the random models: a 32-token example and 8 watch prompts of 16 tokens. The
 baseline is a hand-written loop doing the same unavoidable work — snapshot,
-forward+backward+SGD step on the example, one forward of the watch set (with hidden
-states), restore by copy. For each model the script times, alternately with the bare
+forward (with hidden states, which the example's drift needs) + backward + SGD step on
+the example, one forward of the watch set (with hidden states), restore by copy. (The
+probe also runs the example once more after the step, for its loss after and its own
+row; the loop does not.) For each model the script times, alternately with the bare
 loop in the same run:
 
 * ``steady`` — isolated steps on unchanged weights (the watch baseline cached);
@@ -108,7 +110,7 @@ def demo_workload() -> Workload:
 def bare_step(model, params, ex_ids, n_prompt, watch_ids, watch_mask) -> None:
     """The unavoidable work of an isolated probe, written by hand."""
     snapshot = [p.detach().clone() for p in params]
-    logits = model(input_ids=ex_ids, use_cache=False).logits[0]
+    logits = model(input_ids=ex_ids, output_hidden_states=True, use_cache=False).logits[0]
     loss = F.cross_entropy(logits[n_prompt - 1 : -1], ex_ids[0, n_prompt:])
     loss.backward()
     with torch.no_grad():

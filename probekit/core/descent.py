@@ -88,7 +88,9 @@ def descend(
             snapshot.take()
         if fused:
             grads = [p.grad for p in params]
-            result.stats = param_delta.sgd_step(params, grads, updater.spec.lr, snapshot.saved)
+            result.stats = param_delta.sgd_step(
+                params, grads, updater.spec.lr, snapshot.saved, updater.workspace
+            )
         else:
             decay = [a + b for a, b in zip(decay, updater.apply(), strict=True)]
     assert result is not None

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import torch
 
+from probekit.core import stacked
 from probekit.core.params import ParamEntry
 from probekit.core.update_rule import UpdateRule, rule
 from probekit.errors import InputError
@@ -73,6 +74,7 @@ class Updater:
             m if m is not None else p for m, p in zip(self.masters, self.params, strict=True)
         ]
         self.optimizer = _build(spec, self.targets)
+        self.workspace = stacked.Workspace()  # scratch memory of the fused SGD statistics
 
     @property
     def plain_sgd(self) -> bool:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
+
+import torch
 
 from probekit.core.batch import Batch, Outputs
 from probekit.core.inputs import EncodedExample
@@ -20,6 +22,18 @@ def split(outputs: Outputs, first: Batch) -> tuple[Outputs, Outputs]:
     return head, tail
 
 
+@dataclass(frozen=True)
+class Part:
+    """Items of one batch with their outputs before and after a step, to read out together."""
+
+    labels: Sequence[str]
+    items: Sequence[EncodedExample]
+    before: Outputs
+    after: Outputs
+    batch: Batch
+    is_example: bool = False
+
+
 def rows(
     labels: Sequence[str],
     items: Sequence[EncodedExample],
@@ -30,18 +44,32 @@ def rows(
     is_example: bool = False,
 ) -> list[WatchRow]:
     """One :class:`WatchRow` per item of ``batch`` (top-k tokens still as ids)."""
-    shift = logit_shift.logit_shift(
-        before.logits, after.logits, batch.targets, batch.read_counts, top_k
-    )
+    return rows_of([Part(labels, items, before, after, batch, is_example)], top_k)
+
+
+def rows_of(parts: Sequence[Part], top_k: int) -> list[WatchRow]:
+    """The rows of several batches (the watch set and the example) in one vectorised pass."""
+    if len(parts) == 1:
+        before, after = parts[0].before, parts[0].after
+        targets = parts[0].batch.targets
+    else:
+        before, after = _joined([p.before for p in parts]), _joined([p.after for p in parts])
+        targets = torch.cat([p.batch.targets for p in parts])
+    read_counts = tuple(c for p in parts for c in p.batch.read_counts)
+    token_counts = tuple(c for p in parts for c in p.batch.token_counts)
+    shift = logit_shift.logit_shift(before.logits, after.logits, targets, read_counts, top_k)
     top_b, top_a = shift.topk_before, shift.topk_after
-    cos, rel = hidden_drift.drift(before.hidden, after.hidden, batch.token_counts)
+    cos, rel = hidden_drift.drift(before.hidden, after.hidden, token_counts)
     names = hidden_drift.layer_labels(len(before.hidden))
+    labels = [label for p in parts for label in p.labels]
+    items = [item for p in parts for item in p.items]
+    examples = [p.is_example for p in parts for _ in p.items]
     return [
         WatchRow(
             label=labels[i],
             prompt=items[i].example.prompt,
             target=items[i].example.target,
-            is_example=is_example,
+            is_example=examples[i],
             kl=shift.kl[i],
             dlogp_target=shift.dlogp_target[i],
             top1_flip=shift.top1_flip[i],
@@ -52,6 +80,13 @@ def rows(
         )
         for i in range(len(items))
     ]
+
+
+def _joined(outputs: Sequence[Outputs]) -> Outputs:
+    """Outputs of several batches as one: read positions, then tokens, in batch order."""
+    logits = torch.cat([o.logits for o in outputs])
+    hidden = tuple(torch.cat(layer) for layer in zip(*(o.hidden for o in outputs), strict=True))
+    return Outputs(logits, hidden)
 
 
 def with_token_text(watch: Sequence[WatchRow], tokenizer: Tokenizer) -> list[WatchRow]:

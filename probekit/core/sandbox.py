@@ -17,8 +17,9 @@ from contextlib import contextmanager
 from typing import Any
 
 import torch
+from torch.utils.hooks import RemovableHandle
 
-from probekit.core import interrupts
+from probekit.core import interrupts, stacked
 from probekit.core.params import ParamEntry
 from probekit.core.protocols import CausalLM
 from probekit.errors import OutOfMemoryError
@@ -27,29 +28,56 @@ from probekit.errors import OutOfMemoryError
 @contextmanager
 def preserved(model: CausalLM, entries: Sequence[ParamEntry]) -> Iterator[None]:
     """Eval mode, grads set aside, only ``entries`` trainable — all restored on exit."""
-    modes = [(m, m.training) for m in model.modules()]
-    params = list(dict.fromkeys(model.parameters()))
-    flags = [(p, p.requires_grad) for p in params]
-    grads = [(p, p.grad) for p in params]
+    modules = submodules(model)
+    modes = [m.training for m in modules]
+    params = parameters(modules)
+    flags = [p.requires_grad for p in params]
+    grads = [p.grad for p in params]
     selected = {id(e.param) for e in entries}
     rng = _rng_state()
-    hooks = _hook_keys(model)
+    hooks = _hook_state(modules)
     try:
         for p in params:
             p.grad = None
-            p.requires_grad_(id(p) in selected)
-        model.eval()
+            if p.requires_grad != (id(p) in selected):
+                p.requires_grad_(id(p) in selected)
+        if any(modes):
+            model.eval()
         model.register_forward_pre_hook(_poll)  # removed with every other new hook on exit
         yield
     finally:
-        for p, grad in grads:
+        for p, grad, flag in zip(params, grads, flags, strict=True):
             p.grad = grad
-        for p, flag in flags:
-            p.requires_grad_(flag)
-        for module, mode in modes:
-            module.training = mode
+            if p.requires_grad != flag:
+                p.requires_grad_(flag)
+        for module, mode in zip(modules, modes, strict=True):
+            if module.training != mode:
+                module.training = mode
         _drop_new_hooks(model, hooks)
         _set_rng_state(rng)
+
+
+def parameters(modules: Sequence[torch.nn.Module]) -> list[torch.nn.Parameter]:
+    """The distinct parameters of ``modules`` (from :func:`submodules`), as ``parameters()``."""
+    return list(dict.fromkeys(p for m in modules for p in m._parameters.values() if p is not None))
+
+
+def submodules(model: CausalLM | torch.nn.Module) -> list[torch.nn.Module]:
+    """``model.modules()`` as a list: each module once, parents before children, in order.
+
+    The same modules as the ``nn.Module`` walk, without building a name for each.
+    """
+    found: list[torch.nn.Module] = []
+    seen: set[int] = set()
+    pending: list[Any] = [model]
+    while pending:
+        module = pending.pop()
+        if id(module) in seen:
+            continue
+        seen.add(id(module))
+        found.append(module)
+        pending.extend(reversed([c for c in module._modules.values() if c is not None]))
+    return found
 
 
 def _poll(module: torch.nn.Module, args: Any) -> None:
@@ -105,7 +133,7 @@ def weights_checksum(model: CausalLM) -> torch.Tensor:
         p.detach().reshape(-1)
         if p.numel() < CHECKSUM_FULL_BELOW
         else p.detach().reshape(-1)[::CHECKSUM_STRIDE]
-        for p in dict.fromkeys(model.parameters())
+        for p in parameters(submodules(model))
         if not p.is_meta  # offloaded weights hold no data here
     ]
     if not views:
@@ -122,30 +150,40 @@ def weights_checksum(model: CausalLM) -> torch.Tensor:
     return torch.cat(parts, dim=1)
 
 
-# Hook dicts of nn.Module, and the marker transformers sets when it installs its
-# (normally permanent) output-capturing hooks on the first output_hidden_states call.
+# Hook dicts of nn.Module (keyed by handle id, shared by the dicts of per-hook options),
+# and the marker transformers sets when it installs its (normally permanent)
+# output-capturing hooks on the first output_hidden_states call.
 HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
+_HOOK_OPTION_DICTS = (
+    "_forward_hooks_with_kwargs",
+    "_forward_hooks_always_called",
+    "_forward_pre_hooks_with_kwargs",
+)
 _HF_HOOK_MARKER = "_output_capturing_hooks_installed"
-HookState = tuple[dict[int, tuple[set[int], ...]], set[int]]
+HookState = tuple[int, set[int]]
 
 
-def _hook_keys(model: CausalLM) -> HookState:
-    keys = {
-        id(m): tuple(set(getattr(m, d, None) or {}) for d in HOOK_DICTS) for m in model.modules()
-    }
-    marked = {id(m) for m in model.modules() if _HF_HOOK_MARKER in m.__dict__}
-    return keys, marked
+def _hook_state(modules: Sequence[torch.nn.Module]) -> HookState:
+    """Where hook handle ids stand now, and which modules carry the transformers marker.
+
+    Every hook handle takes the next id of one global counter, so the hooks added from
+    here on are exactly those with an id at or above it.
+    """
+    marked = {id(m) for m in modules if _HF_HOOK_MARKER in m.__dict__}
+    return RemovableHandle.next_id, marked
 
 
 def _drop_new_hooks(model: CausalLM, before: HookState) -> None:
     """Remove every hook added while we held the model (ours, or the library's on our behalf)."""
-    keys, marked = before
-    for module in model.modules():
-        known = keys.get(id(module), tuple(set() for _ in HOOK_DICTS))
-        for attr, old in zip(HOOK_DICTS, known, strict=True):
-            hooks = getattr(module, attr, None) or {}
-            for key in [k for k in hooks if k not in old]:
-                del hooks[key]
+    first_new, marked = before
+    for module in submodules(model):
+        for attr in HOOK_DICTS:
+            hooks = getattr(module, attr, None)
+            if hooks and max(hooks) >= first_new:
+                for key in [k for k in hooks if k >= first_new]:
+                    del hooks[key]
+                    for options in _HOOK_OPTION_DICTS:
+                        getattr(module, options, {}).pop(key, None)
         if _HF_HOOK_MARKER in module.__dict__ and id(module) not in marked:
             del module.__dict__[_HF_HOOK_MARKER]
 
@@ -160,10 +198,24 @@ class WeightSnapshot:
             self.take()
 
     def take(self) -> None:
-        """Copy the current values (once; later calls keep the first copy)."""
+        """Copy the current values (once; later calls keep the first copy).
+
+        Small tensors of one size are copied as the rows of one matrix
+        (:mod:`probekit.core.stacked`): one copy per size, and the statistics pass of a
+        plain SGD step finds θ already stacked.
+        """
         if not self.saved:
+            params = self.params
             with torch.no_grad():
-                self.saved = [e.param.detach().clone() for e in self.entries]
+                saved: list[torch.Tensor | None] = [None] * len(params)
+                for indices in stacked.groups(params):
+                    members = [params[i] for i in indices]
+                    copies = stacked.rows(stacked.stack(members), members)
+                    for i, row in zip(indices, copies, strict=True):
+                        saved[i] = row
+                self.saved = [
+                    p.clone() if s is None else s for p, s in zip(params, saved, strict=True)
+                ]
 
     @property
     def params(self) -> list[torch.Tensor]:

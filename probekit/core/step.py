@@ -144,9 +144,8 @@ def _step_and_measure(
     if status != "ok":
         snapshot.restore()
         return _failed(status, done, tensors)
-    rows = _watch_rows(watched, after_watch, done.influence, request.top_k)
-    rows += readout.rows(("example",), (request.example,), done.before, after_ex, ex_batch,
-                         request.top_k, is_example=True)  # fmt: skip
+    rows = _watch_rows(watched, after_watch, done, request.example, after_ex, ex_batch,
+                       request.top_k)  # fmt: skip
     if lin is not None:
         rows = [
             replace(row, linear_residual=res, dz_pred=norm)
@@ -287,11 +286,23 @@ def _notes(
 
 
 def _watch_rows(
-    watched: Watched, after: Outputs | None, influence: list[float] | None, top_k: int
+    watched: Watched,
+    after: Outputs | None,
+    done: Descent,
+    example: EncodedExample,
+    after_ex: Outputs,
+    ex_batch: Batch,
+    top_k: int,
 ) -> list[WatchRow]:
-    if watched.batch is None or watched.before is None or after is None:
-        return []
-    found = readout.rows(watched.labels, watched.items, watched.before, after, watched.batch, top_k)
-    if influence is not None:
-        found = [replace(row, influence=v) for row, v in zip(found, influence, strict=True)]
+    """The watch items' rows (with influence, if measured), then the example's row."""
+    parts = []
+    if watched.batch is not None and watched.before is not None and after is not None:
+        parts.append(readout.Part(watched.labels, watched.items, watched.before, after,
+                                  watched.batch))  # fmt: skip
+    parts.append(readout.Part(("example",), (example,), done.before, after_ex, ex_batch, True))
+    found = readout.rows_of(parts, top_k)
+    if done.influence is not None and len(parts) == 2:
+        n = len(watched.items)
+        influence = zip(found[:n], done.influence, strict=True)
+        found[:n] = [replace(r, influence=v) for r, v in influence]
     return found

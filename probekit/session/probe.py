@@ -43,7 +43,9 @@ from probekit.core.sandbox import (
     WeightSnapshot,
     grad_enabled,
     memory_released,
+    parameters,
     preserved,
+    submodules,
     weights_checksum,
 )
 from probekit.core.step import StepOutcome, StepRequest, Watched, take_step
@@ -550,7 +552,7 @@ class Probe:
 
     def _param_versions(self) -> tuple[Any, ...]:
         """Version counters and storage addresses (a ``.data =`` swap changes the address)."""
-        return tuple((p._version, p.data_ptr()) for p in self.model.parameters())
+        return tuple((p._version, p.data_ptr()) for p in parameters(submodules(self.model)))
 
     def _unedited(self) -> bool:
         """Edits through ``.data`` bump no version counter; the checksum sees them."""

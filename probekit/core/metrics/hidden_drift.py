@@ -19,12 +19,17 @@ def drift(
     """
     hb = torch.stack(list(before)).double()  # (L, N, d)
     ha = torch.stack(list(after)).double()
-    cos = 1.0 - torch.nn.functional.cosine_similarity(hb, ha, dim=-1, eps=1e-30)
-    base = hb.norm(dim=-1)
-    rel = (ha - hb).norm(dim=-1) / torch.where(base > 0, base, torch.ones_like(base))
-    cos_items = segment_mean(cos, counts).T.tolist()  # (items, L)
-    rel_items = segment_mean(rel, counts).T.tolist()
-    return cos_items, rel_items
+    nb, na = hb.norm(dim=-1), ha.norm(dim=-1)
+    moved = (ha - hb).norm(dim=-1)
+    # 1 − cos from the three lengths (‖a − b‖² = ‖a‖² + ‖b‖² − 2‖a‖‖b‖·cos), factored so
+    # that a small drift is not lost to cancellation; orthogonal to a zero vector: 1 − 0.
+    radial = (na - nb).abs()
+    gap = (moved - radial).clamp_min(0) * (moved + radial)
+    product = na * nb
+    cos = torch.where(product == 0, torch.ones_like(gap), gap / (2 * product))
+    rel = moved / torch.where(nb > 0, nb, torch.ones_like(nb))
+    both = segment_mean(torch.stack([cos, rel]), counts).transpose(1, 2).tolist()  # (2, items, L)
+    return both[0], both[1]
 
 
 def layer_labels(n_hidden: int) -> list[str]:

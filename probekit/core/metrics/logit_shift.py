@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from probekit.core import logprob
-from probekit.core.logprob import segment_mean, segment_sum
+from probekit.core.logprob import segment_sum
 
 
 @dataclass(frozen=True)
@@ -36,17 +36,17 @@ def logit_shift(
     ``kl`` and ``logit_l2`` are means over an item's positions; ``dlogp_target`` is a
     sum over its target tokens (NaN without a target); ``top1_flip`` is "any position".
     """
-    lb = torch.log_softmax(zb.double(), dim=-1)
-    la = torch.log_softmax(za.double(), dim=-1)
+    zb64, za64 = zb.double(), za.double()
+    lb = torch.log_softmax(zb64, dim=-1)
+    la = torch.log_softmax(za64, dim=-1)
     kl = logprob.kl(lb, la)
     dlogp = logprob.target_logp(la, targets) - logprob.target_logp(lb, targets)
-    diff = za.double() - zb.double()
+    diff = za64 - zb64
     l2 = (diff - diff.mean(-1, keepdim=True)).norm(dim=-1)
     flips = (zb.argmax(-1) != za.argmax(-1)).double()
-    per_item = torch.stack(
-        [segment_mean(kl, counts), segment_sum(dlogp, counts), segment_sum(flips, counts),
-         segment_mean(l2, counts)]
-    ).tolist()  # fmt: skip
+    sums = segment_sum(torch.stack([kl, dlogp, flips, l2]), counts)
+    sizes = sums.new_tensor(counts)
+    per_item = torch.stack([sums[0] / sizes, sums[1], sums[2], sums[3] / sizes]).tolist()
     first = first_positions(counts)
     return LogitShift(
         kl=per_item[0],

@@ -7,9 +7,10 @@ changed entries, the count of lost updates (direction ≠ 0 but Δ == 0), Σ θ�
 
 Two ways to get them, with the same values:
 
-* small tensors (the many biases, norms and matrices of a small model) go through
-  ``torch._foreach_*`` kernels, one call per quantity over all of them: a handful of
-  kernel launches instead of several per tensor, and one transfer of the results;
+* small tensors (the many biases, norms and matrices of a small model) are stacked
+  by size as the rows of one matrix each (:mod:`probekit.core.stacked`), so each
+  quantity is one call per size instead of one per tensor, and one transfer of the
+  results;
 * large tensors each get one fused pass that reads θ′, θ and the direction once
   (compiled with ``torch.compile`` unless ``PROBEKIT_COMPILE=0``; the eager version
   computes the same quantities).
@@ -30,6 +31,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import torch
+
+from probekit.core import stacked
 
 # Tensors smaller than this use eager kernels: a compiled call's fixed overhead is larger.
 COMPILE_THRESHOLD = 262_144
@@ -143,11 +146,6 @@ def _rows(columns: Sequence[Sequence[torch.Tensor]]) -> list[TensorStats]:
     return [TensorStats(a, b, c, int(d), int(e), f, g) for a, b, c, d, e, f, g in table.tolist()]
 
 
-def _batched(numel: int) -> bool:
-    """Small tensors go through the foreach kernels (and their float counts stay exact)."""
-    return numel < COMPILE_THRESHOLD
-
-
 def measure(
     params: Sequence[torch.Tensor],
     saved: Sequence[torch.Tensor],
@@ -174,31 +172,47 @@ def sgd_step(
     grads: Sequence[torch.Tensor | None],
     lr: float,
     saved: Sequence[torch.Tensor] | None = None,
+    workspace: stacked.Workspace | None = None,
 ) -> list[TensorStats]:
     """Take a plain SGD step in place and return its statistics, one row per tensor.
 
     ``saved`` (a copy of θ, if the caller holds one) lets small tensors be measured
-    with batched kernels; without it, or for large or half-precision tensors, one pass
-    per tensor reads θ and g and writes θ′ — the same memory traffic as the update.
+    stacked by size (:mod:`probekit.core.stacked`), in the scratch matrices of
+    ``workspace`` if given (keep one between calls); without it, or for large or
+    half-precision tensors, one pass per tensor reads θ and g and writes θ′ — the same
+    memory traffic as the update.
     """
+    workspace = workspace if workspace is not None else stacked.Workspace()
     given = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads, strict=True)]
-    groups: dict[tuple[torch.device, torch.dtype], list[int]] = {}
-    single: list[int] = []
-    for i, p in enumerate(params):
-        fast = saved is not None and p.dtype in _BATCHED_DTYPES and _batched(p.numel())
-        if fast and given[i].dtype == p.dtype:
-            groups.setdefault((p.device, p.dtype), []).append(i)
-        else:
-            single.append(i)
     rows: dict[int, TensorStats] = {}
     with torch.no_grad():
-        for indices in groups.values():
-            assert saved is not None
-            ps, gs = [params[i] for i in indices], [given[i] for i in indices]
-            found = _sgd_batched(ps, gs, [saved[i] for i in indices], lr)
-            rows.update(zip(indices, found, strict=True))
-        for i in single:
-            p = params[i]
+        if saved is not None:
+            blocks = [
+                indices
+                for indices in stacked.groups(params, COMPILE_THRESHOLD)
+                if params[indices[0]].dtype in _BATCHED_DTYPES
+                and all(given[i].dtype == params[i].dtype for i in indices)
+            ]
+            columns = [
+                _sgd_stacked(
+                    [params[i] for i in indices],
+                    [given[i] for i in indices],
+                    stacked.matrix_of([saved[i] for i in indices]),
+                    lr,
+                    workspace,
+                )
+                for indices in blocks
+            ]
+            order = [i for indices in blocks for i in indices]
+            rows.update(zip(order, _table(columns), strict=True))
+            for i in order:  # NaN has no sign: count the entries of non-finite deltas one by one
+                if not rows[i].finite:
+                    d = params[i].double() - saved[i].double()
+                    changed, lost = _counts(d, given[i], lr)
+                    rows[i] = rows[i]._replace(changed=changed, lost=lost)
+        for i, p in enumerate(params):
+            if i in rows:
+                continue
             neg_lr = torch.tensor(-lr, dtype=_math_dtype(p), device=p.device)
             stats = _apply(_sgd_stats, p.view(-1), given[i].reshape(-1), neg_lr)
             rows[i] = _rows([[x] for x in stats])[0]
@@ -215,45 +229,45 @@ def _math_dtype(p: torch.Tensor) -> torch.dtype:
     return torch.float64 if p.dtype == torch.float64 else torch.float32
 
 
-def _sgd_batched(
-    params: list[torch.Tensor], grads: list[torch.Tensor], saved: list[torch.Tensor], lr: float
-) -> list[TensorStats]:
-    """θ ← θ − lr·g over many tensors of one dtype with foreach kernels, and the stats.
+def _sgd_stacked(
+    params: list[torch.Tensor],
+    grads: list[torch.Tensor],
+    theta: torch.Tensor,
+    lr: float,
+    workspace: stacked.Workspace,
+) -> torch.Tensor:
+    """θ ← θ − lr·g for ``k`` tensors of one size and dtype; their statistics as a (k, 7) table.
 
-    θ′ is (−lr)·g + θ in the weights' dtype (the same two roundings as the one-pass
-    kernel); Δ = θ′ − θ is read from the saved copy. One buffer holds Δ, then |Δ|,
-    then sign|Δ| (its sum is the count of changed entries), then sign g. Counts are
-    sums of ones in floating point, exact below 2²⁴ entries per tensor.
+    ``theta`` holds θ as the rows of a ``(k, n)`` matrix; every pass below is one call
+    over all ``k`` tensors. θ′ is (−lr)·g + θ in the weights' dtype (the same two
+    roundings as the one-pass kernel); Δ = θ′ − θ. One buffer holds Δ, then |Δ|, then
+    [Δ ≠ 0]; the stacked gradient ends as [g ≠ 0]. Counts are sums of ones in floating
+    point, exact below 2²⁴ entries per tensor (stacked tensors are far smaller); those
+    of a non-finite Δ are redone by the caller.
     """
-    d = torch._foreach_mul(grads, -lr)  # the one buffer this allocates
-    torch._foreach_add_(d, params)
-    torch._foreach_copy_(params, d)
-    torch._foreach_sub_(d, saved)
-    sum_sq = torch._foreach_powsum(d, 2)
-    finite = torch.stack(sum_sq).isfinite().tolist()
-    # NaN has no sign: count the entries of tensors whose Δ is not finite one by one.
-    exact_counts = {i: _counts(d[i], grads[i], lr) for i, ok in enumerate(finite) if not ok}
-    torch._foreach_abs_(d)
-    max_abs = torch._foreach_max(d)
-    sum_abs = [x.sum() for x in d]  # (foreach L1 kernels are slower than this loop)
-    torch._foreach_sign_(d)  # 1 where Δ ≠ 0
-    changed = torch._foreach_powsum(d, 2)
-    if lr != 0:  # a zero gradient never moves θ, so lost = nnz(g) − nnz(Δ) (finite θ)
-        torch._foreach_copy_(d, grads)
-        torch._foreach_sign_(d)
-        lost = list(torch._foreach_sub(torch._foreach_powsum(d, 2), changed))
-    else:
-        lost = [torch.zeros((), dtype=d[0].dtype, device=d[0].device)] * len(d)
-    columns = [
-        sum_sq,
-        sum_abs,
-        max_abs,
-        changed,
-        lost,
-        torch._foreach_powsum(saved, 2),
-        torch._foreach_powsum(grads, 2),
-    ]
-    rows = _rows(columns)
-    for i, (changed_i, lost_i) in exact_counts.items():
-        rows[i] = rows[i]._replace(changed=changed_i, lost=lost_i)
-    return rows
+    g, d = workspace.matrix("grad", theta), workspace.matrix("delta", theta)
+    torch.stack([x.reshape(-1) for x in grads], out=g)
+    torch.mul(g, -lr, out=d)
+    d.add_(theta)
+    torch._foreach_copy_(params, workspace.rows("delta", theta, params))
+    d.sub_(theta)
+    norm = torch.linalg.vector_norm
+    delta_norm, grad_norm, theta_norm = norm(d, dim=1), norm(g, dim=1), norm(theta, dim=1)
+    d.abs_()
+    sum_abs, max_abs = d.sum(1), d.amax(1)
+    changed = d.ne_(0).sum(1)
+    # a zero gradient never moves θ, so lost = nnz(g) − nnz(Δ) (finite θ)
+    lost = g.ne_(0).sum(1) - changed if lr != 0 else torch.zeros_like(changed)
+    columns = [delta_norm, sum_abs, max_abs, changed, lost, theta_norm, grad_norm]
+    table = torch.stack(columns, 1).double()
+    for j in (0, 5, 6):  # norms to sums of squares, in float64
+        table[:, j] **= 2
+    return table
+
+
+def _table(tables: Sequence[torch.Tensor]) -> list[TensorStats]:
+    """Rows of statistics from (k, 7) tables: one transfer for all of them."""
+    if not tables:
+        return []
+    values = torch.cat(list(tables)).tolist()
+    return [TensorStats(a, b, c, int(d), int(e), f, g) for a, b, c, d, e, f, g in values]

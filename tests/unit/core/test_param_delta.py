@@ -116,3 +116,38 @@ def test_batched_sgd_step_counts_non_finite_entries_exactly():
     assert not stats[2].finite and stats[0].finite
     assert stats[2].changed == int((d != 0).sum())
     assert stats[2].lost == int(((d == 0) & (grads[2] != 0)).sum())
+
+
+@pytest.mark.parametrize("lr", [1e-3, 0.0])
+def test_stacked_sgd_step_on_a_snapshot_matches_one_tensor_at_a_time(lr):
+    """Same-size tensors are stepped and measured as the rows of the snapshot's matrix."""
+    from probekit.core import stacked
+
+    gen = torch.Generator().manual_seed(2)
+    shapes = [(6, 5), (30,), (6, 5), (2, 3, 5), (7,), (7,)]
+    thetas = [torch.randn(s, generator=gen) for s in shapes]
+    grads = [torch.randn(s, generator=gen) for s in shapes]
+    grads[2][0] = 0.0
+    thetas[3][0] = 1e4  # lost updates there
+    live = [t.clone() for t in thetas]
+    saved: list[torch.Tensor] = [t for t in thetas]
+    for indices in stacked.groups(thetas):
+        members = [thetas[i] for i in indices]
+        for i, row in zip(indices, stacked.rows(stacked.stack(members), members), strict=True):
+            saved[i] = row
+    assert stacked.matrix_of([saved[i] for i in (0, 1, 2, 3)]).shape == (4, 30)
+    workspace = stacked.Workspace()
+    again = [t.clone() for t in thetas]
+    param_delta.sgd_step(again, grads, lr, saved=saved, workspace=workspace)
+    stats = param_delta.sgd_step(live, grads, lr, saved=saved, workspace=workspace)  # reused
+    assert all(torch.equal(a, b) for a, b in zip(again, live, strict=True))
+    for theta, grad, now, row in zip(thetas, grads, live, stats, strict=True):
+        alone = theta.clone()
+        ref = param_delta.sgd_step([alone], [grad], lr)[0]
+        assert torch.equal(now, alone) and torch.equal(now, theta - lr * grad)
+        naive = _naive(theta, now, grad)
+        if lr == 0:
+            naive[4] = 0.0
+        assert list(row) == pytest.approx(naive, rel=1e-5)
+        assert (row.changed, row.lost) == (ref.changed, ref.lost)
+    assert stats[3].lost > 0 if lr else all(s.lost == 0 for s in stats)
