@@ -371,7 +371,7 @@ def test_case21_real_sigint_at_random_moments_keeps_the_promise():
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["violations"] == [], report["violations"][:5]
-    assert report["interrupted"] >= 150, report  # most of the 240 landed inside a step
+    assert report["interrupted"] >= 120, report  # at least half of the 240 landed inside a step
     assert report["committed_then_interrupted"] + report["rolled_back"] > 0
     assert report["reset_ok"]
 
