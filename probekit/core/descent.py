@@ -123,4 +123,7 @@ def _embedding_grad(model: Any, active: bool) -> Iterator[list[torch.Tensor]]:
 def _grad_sq(params: list[torch.nn.Parameter]) -> list[float]:
     """Per-tensor ‖∇L‖² at θ."""
     grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-    return [float(n.double()) ** 2 for n in torch._foreach_norm(grads)]
+    if not grads:
+        return []
+    norms = torch.stack([n.double() for n in torch._foreach_norm(grads)])
+    return norms.square().tolist()  # one read of the device, however many tensors

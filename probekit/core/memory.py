@@ -9,7 +9,9 @@ A step on the selected parameters (P numbers of ``b`` bytes each) holds, at its 
   for half precision), and a copy of it — an isolated step steps a scratch copy, a
   committed one keeps the old state for undo;
 * float32 work space: update directions (one copy) and the delta statistics of the
-  largest tensor (four copies, the eager bound);
+  largest tensor (four copies, the eager bound); for plain SGD also the two scratch
+  matrices (gradient and delta) its stacked statistics keep for small float32/float64
+  tensors (:mod:`probekit.core.stacked`);
 * the activations the backward pass needs, from the lowest stepped layer upwards, for
   an example of ``tokens`` tokens, and the watch set's cached outputs.
 
@@ -27,6 +29,7 @@ from typing import Any
 
 import torch
 
+from probekit.core import stacked
 from probekit.core.batch import accepts_logits_to_keep
 from probekit.core.free_memory import free_bytes
 from probekit.core.optimizer import OptimizerSpec
@@ -123,6 +126,8 @@ def estimate(
         state += 2 * (n_state * n * wide + scalars)
         workspace += n * max(wide, 4)
         largest = max(largest, n * max(wide, 4))
+        if spec.plain_sgd and n < stacked.STACK_BELOW and not half:
+            workspace += 2 * n * b  # the stacked scratch matrices, kept between steps
         undo += n * (b + n_state * wide) + scalars
     device = entries[0].param.device if entries else torch.device("cpu")
     return MemoryEstimate(

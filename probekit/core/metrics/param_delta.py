@@ -139,11 +139,18 @@ def _apply(eager: Kernel, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
 
 
 def _rows(columns: Sequence[Sequence[torch.Tensor]]) -> list[TensorStats]:
-    """Per-tensor rows from 7 columns of 0-d tensors: one stack, one transfer."""
+    """Per-tensor rows from 7 columns of 0-d tensors: one transfer per device."""
     if not columns or not columns[0]:
         return []
-    table = torch.stack([torch.stack(list(col)).double() for col in columns], 1)
-    return [TensorStats(a, b, c, int(d), int(e), f, g) for a, b, c, d, e, f, g in table.tolist()]
+    by_device: dict[torch.device, list[int]] = {}
+    for i, x in enumerate(columns[0]):
+        by_device.setdefault(x.device, []).append(i)
+    rows: dict[int, TensorStats] = {}
+    for indices in by_device.values():
+        table = torch.stack([torch.stack([col[i] for i in indices]).double() for col in columns], 1)
+        for i, (a, b, c, d, e, f, g) in zip(indices, table.tolist(), strict=True):
+            rows[i] = TensorStats(a, b, c, int(d), int(e), f, g)
+    return [rows[i] for i in range(len(columns[0]))]
 
 
 def measure(
@@ -158,13 +165,13 @@ def measure(
     A ``None`` direction means "no update was intended" (lost updates count 0).
     """
     eager = _stats_restore if restore else _stats
-    out: list[TensorStats] = []
+    stats = []
     with torch.no_grad():
         for p, s, g in zip(params, saved, directions, strict=True):
             flat_s = s.view(-1)
             flat_g = torch.zeros_like(flat_s) if g is None else g.reshape(-1)
-            out += _rows([[x] for x in _apply(eager, p.view(-1), flat_s, flat_g)])
-    return out
+            stats.append(_apply(eager, p.view(-1), flat_s, flat_g))
+    return _rows(list(zip(*stats, strict=True)))
 
 
 def sgd_step(
@@ -210,12 +217,13 @@ def sgd_step(
                     d = params[i].double() - saved[i].double()
                     changed, lost = _counts(d, given[i], lr)
                     rows[i] = rows[i]._replace(changed=changed, lost=lost)
-        for i, p in enumerate(params):
-            if i in rows:
-                continue
+        rest = [i for i in range(len(params)) if i not in rows]
+        stats = []
+        for i in rest:
+            p = params[i]
             neg_lr = torch.tensor(-lr, dtype=_math_dtype(p), device=p.device)
-            stats = _apply(_sgd_stats, p.view(-1), given[i].reshape(-1), neg_lr)
-            rows[i] = _rows([[x] for x in stats])[0]
+            stats.append(_apply(_sgd_stats, p.view(-1), given[i].reshape(-1), neg_lr))
+        rows.update(zip(rest, _rows(list(zip(*stats, strict=True))), strict=True))
     return [rows[i] for i in range(len(params))]
 
 
