@@ -48,6 +48,13 @@ class SavedSession:
         return {"name": model if isinstance(model, str) else ""}
 
     @property
+    def lora(self) -> dict[str, Any] | None:
+        """The LoRA adapters' configuration when a ``LoraProbe`` made the results, else None."""
+        settings = self.meta.get("settings")
+        lora = settings.get("lora") if isinstance(settings, dict) else None
+        return dict(lora) if isinstance(lora, dict) else None
+
+    @property
     def created(self) -> str | None:
         return self.meta.get("created")
 

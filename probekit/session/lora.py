@@ -9,8 +9,10 @@ frozen meanwhile, so only the adapters are stepped) and removed — never merged
 :meth:`LoraProbe.close`, at the end of a ``with`` block, or when a probe that was
 never closed is garbage-collected; the model's
 ``requires_grad`` flags and the RNG state (adapter initialisation draws from it) are
-put back. A model that already carries adapters needs no ``LoraProbe``:
-``pk.Probe(peft_model, tok)`` steps exactly its trainable adapters.
+put back; ``seed=`` makes that initialisation the same in every process. A model that
+already carries adapters needs no ``LoraProbe``: ``pk.Probe(peft_model, tok)`` steps
+exactly its trainable adapters. :meth:`LoraProbe.lora_settings` is the adapters'
+configuration as plain JSON values (a saved session records it).
 """
 
 from __future__ import annotations
@@ -37,8 +39,10 @@ class LoraProbe(Probe):
     ``config`` is a ``peft.LoraConfig``; without one, ``r``, ``alpha`` (default ``2·r``)
     and ``target_modules`` (default: peft's choice for the architecture, e.g. the
     attention projections) build it, with the usual initialisation (B = 0: the adapted
-    model starts equal to the base). Every other keyword is a :class:`Probe` option
-    (``optimizer``, ``lr``, ``watch``, ``layers``, ``pattern`` …). ``model`` is the
+    model starts equal to the base). ``seed`` seeds the adapters' random initialisation
+    (default: the global RNG as it is; it is put back either way). Every other keyword
+    is a :class:`Probe` option (``optimizer``, ``lr``, ``watch``, ``layers``, ``pattern``
+    …). ``model`` is the
     adapted model (a ``peft.PeftModel``) and ``base_model`` the one passed in, whose
     weights never change. Results measure the adapters: ``delta_l2`` and the per-layer
     and per-tensor rows are those of the ``lora_A``/``lora_B`` tensors.
@@ -53,6 +57,7 @@ class LoraProbe(Probe):
         r: int = 8,
         alpha: float | None = None,
         target_modules: Iterable[str] | str | None = None,
+        seed: int | None = None,
         **options: Any,
     ) -> None:
         peft = _peft()
@@ -63,13 +68,16 @@ class LoraProbe(Probe):
             )
         config = config if config is not None else _config(peft, model, r, alpha, target_modules)
         config = _resident_only(config, model)
+        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+            raise InputError(f"seed must be an integer or None, got {seed!r}")
         self.base_model = model
         self._closed = False
         with exclusive(model, "attaching LoRA adapters"):
             # by name: accelerate swaps the parameter objects of offloaded modules at forward
             flags = {n: p.requires_grad for n, p in model.named_parameters()}
             attributes = set(vars(model))
-            self._adapted = _attach(peft, model, config)
+            self._adapted = _attach(peft, model, config, seed)
+        self._lora_settings = {**describe_config(_attached_config(self._adapted)), "seed": seed}
         # a probe dropped without close() still takes its adapters out of the model
         self._detach_args = (self._adapted, model, flags, attributes)
         self._finalizer = weakref.finalize(self, _detach, *self._detach_args)
@@ -84,6 +92,17 @@ class LoraProbe(Probe):
         """A copy of the adapter weights as they are now (e.g. after committed steps)."""
         self._check_open()
         return {e.name: e.param.detach().clone() for e in self.entries}
+
+    def lora_settings(self) -> dict[str, Any]:
+        """The adapters' configuration as plain JSON values (also after :meth:`close`).
+
+        ``r``, ``alpha``, ``target_modules`` (as peft resolved them: a sorted list of
+        module names, or peft's pattern string), ``dropout``, ``bias``,
+        ``fan_in_fan_out``, ``use_rslora``, ``use_dora``, ``exclude_modules`` (with
+        offloaded modules), ``rank_pattern``/``alpha_pattern`` (per-module overrides,
+        ``{}`` when none) and the ``seed`` of their initialisation (``None``: not seeded).
+        """
+        return copy.deepcopy(self._lora_settings)
 
     def close(self) -> None:
         """Remove the adapters without merging them; the base model is as it was before.
@@ -186,11 +205,48 @@ def _resident_only(config: Any, model: CausalLM) -> Any:
     return config
 
 
-def _attach(peft: Any, model: CausalLM, config: Any) -> Any:
-    """``peft.get_peft_model`` with the RNG put back (adapter initialisation draws from it)."""
+def describe_config(config: Any) -> dict[str, Any]:
+    """A ``peft.LoraConfig`` as plain JSON values (names sorted; see ``lora_settings``)."""
+
+    def names(value: Any) -> str | list[str] | None:
+        if value is None or isinstance(value, str):
+            return value
+        return sorted(str(v) for v in value)
+
+    def numbers(value: Any) -> dict[str, float]:
+        return {str(k): float(v) for k, v in sorted(dict(value or {}).items())}
+
+    return {
+        "r": int(config.r),
+        "alpha": float(config.lora_alpha),
+        "target_modules": names(config.target_modules),
+        "dropout": float(config.lora_dropout),
+        "bias": str(config.bias),
+        "fan_in_fan_out": bool(config.fan_in_fan_out),
+        "use_rslora": bool(getattr(config, "use_rslora", False)),
+        "use_dora": bool(getattr(config, "use_dora", False)),
+        "exclude_modules": names(getattr(config, "exclude_modules", None)),
+        "rank_pattern": numbers(getattr(config, "rank_pattern", None)),
+        "alpha_pattern": numbers(getattr(config, "alpha_pattern", None)),
+    }
+
+
+def _attached_config(adapted: Any) -> Any:
+    """The config peft keeps for the adapters it attached (target modules resolved)."""
+    configs = getattr(adapted, "peft_config", {})
+    return configs.get("default") or next(iter(configs.values()))
+
+
+def _attach(peft: Any, model: CausalLM, config: Any, seed: int | None = None) -> Any:
+    """``peft.get_peft_model`` with the RNG put back (adapter initialisation draws from it,
+    seeded with ``seed`` when one is given)."""
     devices = [torch.cuda.current_device()] if torch.cuda.is_initialized() else []
     with torch.random.fork_rng(devices=devices), warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        if seed is not None:  # only the generators fork_rng puts back
+            torch.default_generator.manual_seed(seed)
+            for device in devices:
+                torch.cuda.default_generators[device].manual_seed(seed)
         try:
             return peft.get_peft_model(model, config)
         except ValueError as exc:

@@ -1,7 +1,10 @@
 """What a session file records about how its results were made: the model and settings.
 
 The model is described by reference (name, revision, where it came from, device, dtype,
-size) — never its weights, and never anything that could load it again on its own.
+size) — never its weights, and never anything that could load it again on its own. A
+probe of LoRA adapters it attached (``LoraProbe``) adds ``settings.lora``: the adapters'
+configuration (rank, alpha, target modules, dropout ...), so the file says that only
+adapters were stepped, and how they were shaped.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ def save_probe(probe: Probe, path: str | os.PathLike[str]) -> Path:
 
 def probe_meta(probe: Probe) -> dict[str, Any]:
     from probekit import __version__
+    from probekit.session.lora import LoraProbe
 
     spec = probe.spec
     settings: dict[str, Any] = {
@@ -35,10 +39,14 @@ def probe_meta(probe: Probe) -> dict[str, Any]:
         "top_k": probe.top_k,
         "watch": [e.prompt if e.target is None else [e.prompt, e.target] for e in probe.watch],
     }
+    model = probe.model
+    if isinstance(probe, LoraProbe):
+        settings["lora"] = probe.lora_settings()
+        model = probe.base_model  # named as loaded, not as peft's wrapper
     return {
         "probekit_version": __version__,
         "created": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "model": describe_model(probe.model),
+        "model": describe_model(model),
         "settings": settings,
     }
 

@@ -39,6 +39,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=8,
         help="first_order: examples per shard checked against exact (0: none)",
     )
+    p.add_argument(
+        "--lora-r",
+        type=int,
+        help="probe LoRA adapters of this rank attached to the model, not its weights",
+    )
+    p.add_argument("--lora-alpha", type=float, help="LoRA alpha (default: 2 x rank)")
+    p.add_argument(
+        "--lora-target",
+        help="comma-separated modules to adapt, e.g. q_proj,v_proj (default: peft's choice)",
+    )
+    p.add_argument("--lora-seed", type=int, default=0, help="seed of the adapters' initialisation")
+    p.add_argument(
+        "--no-check-memory",
+        action="store_true",
+        help="build the probe even if its step is estimated not to fit in free memory",
+    )
     p.add_argument("--shard-size", type=int, default=256, help="examples per shard")
     p.add_argument(
         "--watch-matrix",
@@ -57,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     """Run ``probekit sweep``; 0 when done, 2 when the input or settings are refused."""
     from probekit.errors import ProbekitError
     from probekit.sweep import SweepOptions, run_sweep
-    from probekit.sweep.options import parse_layers
+    from probekit.sweep.options import parse_layers, parse_names
 
     try:
         options = SweepOptions(
@@ -76,6 +92,11 @@ def run(args: argparse.Namespace) -> int:
             check=args.check,
             shard_size=args.shard_size,
             watch_matrix=args.watch_matrix,
+            lora_r=args.lora_r,
+            lora_alpha=args.lora_alpha,
+            lora_target=parse_names(args.lora_target),
+            lora_seed=args.lora_seed,
+            check_memory=not args.no_check_memory,
         )
         summary = run_sweep(
             args.dataset,

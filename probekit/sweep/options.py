@@ -3,7 +3,9 @@
 The options travel to every worker (they are plain data) and are recorded, with the
 dataset and watch hashes and the probekit version, in the manifest of the output
 folder and in the metadata of every Parquet file. A resumed sweep must be given the
-same settings as the one it continues.
+same settings as the one it continues. With ``lora_r`` the sweep probes LoRA adapters
+attached to the model (a :class:`~probekit.LoraProbe`, seeded with ``lora_seed`` so that
+every worker and every resumed run starts from the same adapters) instead of its weights.
 """
 
 from __future__ import annotations
@@ -36,6 +38,11 @@ class SweepOptions:
     check: int = 8  # first_order: examples per shard checked against the exact path
     shard_size: int = 256
     watch_matrix: bool = False  # also write the per-(example, watch item) table
+    lora_r: int | None = None  # probe LoRA adapters of this rank instead of the weights
+    lora_alpha: float | None = None  # None: 2·r
+    lora_target: tuple[str, ...] | None = None  # None: peft's default modules for the model
+    lora_seed: int = 0  # the adapters' random initialisation
+    check_memory: bool = True  # refuse a probe whose step will not fit in free memory
 
     def __post_init__(self) -> None:
         if self.method not in ("exact", "first_order", "loop"):
@@ -46,12 +53,22 @@ class SweepOptions:
             raise InputError(f"steps must be a positive integer, got {self.steps}")
         if self.check < 0:
             raise InputError(f"check must be 0 or more, got {self.check}")
+        if self.lora_r is None and (self.lora_alpha is not None or self.lora_target is not None):
+            raise InputError("--lora-alpha and --lora-target need --lora-r (the adapters' rank)")
+        if self.lora_r is not None and (isinstance(self.lora_r, bool) or self.lora_r < 1):
+            raise InputError(f"--lora-r must be a positive integer, got {self.lora_r}")
+        if self.lora_target is not None and not self.lora_target:
+            raise InputError("--lora-target needs at least one module name, e.g. q_proj,v_proj")
 
     def numbers(self) -> dict[str, Any]:
-        """The settings that decide the numbers (the device does not, up to rounding)."""
+        """The settings that decide the numbers (the device and the memory check do not)."""
         out = asdict(self)
         out.pop("device")
+        out.pop("check_memory")
         out["layers"] = list(self.layers) if self.layers is not None else None
+        out["lora_target"] = list(self.lora_target) if self.lora_target is not None else None
+        if self.lora_r is None:
+            out["lora_seed"] = None  # no adapters to initialise
         if self.method != "first_order":
             out["check"] = None  # only the first-order path is checked
         return out
@@ -65,6 +82,13 @@ def parse_layers(text: str | None) -> tuple[int | str, ...] | None:
     if not parts:
         raise InputError("--layers needs at least one block index or label, e.g. --layers 0,1")
     return tuple(int(p) if p.lstrip("-").isdigit() else p for p in parts)
+
+
+def parse_names(text: str | None) -> tuple[str, ...] | None:
+    """``"q_proj, v_proj"`` -> ``("q_proj", "v_proj")``; None stays None."""
+    if text is None:
+        return None
+    return tuple(p.strip() for p in text.split(",") if p.strip())
 
 
 def load_model(options: SweepOptions) -> Any:

@@ -2,8 +2,9 @@
 
 Every file carries, under the schema metadata key ``probekit``, a JSON object with the
 sweep's settings (model, revision, probe options, dataset and watch hashes, probekit
-version); part files add their shard, the lines the tokenizer refused and the
-first-order check; the merged files add the totals.
+version); part files add their shard, the lines the tokenizer refused, the first-order
+check and, for a LoRA sweep, ``lora``: the adapters' configuration as the worker's probe
+resolved it (target modules named); the merged files add the totals.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ def write_part(folder: OutputFolder, result: ShardResult, settings: dict[str, An
         "skipped": [[b.line, b.reason] for b in result.skipped],
         "residual": result.residual,
         "model_commit": result.model_commit,
+        "lora": result.lora,
     }
     if result.watch is not None:
         _write(folder.part(result.index, "watch"), pa.table(result.watch, schema=WATCH), info)
@@ -67,12 +69,13 @@ def merge(
     folder: OutputFolder, shards: int, settings: dict[str, Any], bad: tuple[BadLine, ...]
 ) -> dict[str, Any]:
     """Stream the parts in shard order into ``results.parquet`` (and ``watch.parquet``)."""
-    skipped, residuals, examples, commits = list(bad), [], 0, set()
+    skipped, residuals, examples, commits, adapters = list(bad), [], 0, set(), set()
     for k in range(shards):
         info = read_metadata(folder.part(k))
         examples += pq.read_metadata(folder.part(k)).num_rows
         skipped += [BadLine(line, reason) for line, reason in info["skipped"]]
         commits.add(info.get("model_commit"))
+        adapters.add(json.dumps(info.get("lora"), sort_keys=True))
         if info["residual"] is not None and not math.isnan(info["residual"]):
             residuals.append(info["residual"])
     skipped.sort(key=lambda b: b.line)
@@ -84,6 +87,8 @@ def merge(
         "first_order_residual_max": max(residuals) if residuals else None,
         # the hub commit of the weights (a list if parts were computed from several)
         "model_commit": _one_or_all(commits),
+        # the LoRA adapters' configuration (null: the weights were probed)
+        "lora": _one_or_all_json(adapters),
     }
     parts = [folder.part(k) for k in range(shards)]
     _concat(parts, folder.root / "results.parquet", ROWS, summary)
@@ -121,6 +126,11 @@ def _one_or_all(values: set[str | None]) -> str | list[str | None] | None:
     if len(values) <= 1:
         return next(iter(values), None)
     return sorted(values, key=str)
+
+
+def _one_or_all_json(texts: set[str]) -> Any:
+    values = [json.loads(t) for t in sorted(texts)]
+    return values[0] if len(values) == 1 else values or None
 
 
 def _metadata(info: dict[str, Any]) -> dict[bytes, bytes]:

@@ -2,7 +2,9 @@
 
 The same class runs in the sweeping process (``--engine local``) and inside every Ray
 actor (``--engine ray``), so both engines compute each shard with the same code on the
-same examples and give the same numbers.
+same examples and give the same numbers. With ``lora_r`` the probe is a
+:class:`~probekit.LoraProbe` whose adapters are initialised from ``lora_seed``, so every
+worker (and every resumed run) steps the same adapters.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class ShardResult:
     skipped: tuple[BadLine, ...] = ()  # examples the tokenizer refused (on_bad_line="skip")
     residual: float | None = None  # first_order: relative error against the exact path
     model_commit: str | None = None  # the hub commit the weights were loaded from
+    lora: dict[str, Any] | None = None  # the adapters' configuration, as peft resolved it
 
 
 class ShardWorker:
@@ -37,25 +40,44 @@ class ShardWorker:
         self.skip_bad = skip_bad
         model, tokenizer = load_model(options)
         self.model_commit = getattr(model.config, "_commit_hash", None)
-        self.probe = pk.Probe(
-            model,
-            tokenizer,
-            optimizer=options.optimizer,  # type: ignore[arg-type]
-            lr=options.lr,
-            steps=options.steps,
-            momentum=options.momentum,
-            weight_decay=options.weight_decay,
-            layers=options.layers,
-            pattern=options.pattern,
-            watch=[pk.Example(w.prompt, w.target) for w in watch.items],
-        )
+        settings: dict[str, Any] = {
+            "optimizer": options.optimizer,
+            "lr": options.lr,
+            "steps": options.steps,
+            "momentum": options.momentum,
+            "weight_decay": options.weight_decay,
+            "layers": options.layers,
+            "pattern": options.pattern,
+            "watch": [pk.Example(w.prompt, w.target) for w in watch.items],
+            "check_memory": options.check_memory,
+        }
+        self.lora: dict[str, Any] | None = None
+        if options.lora_r is None:
+            self.probe = pk.Probe(model, tokenizer, **settings)
+        else:
+            lora = pk.LoraProbe(
+                model,
+                tokenizer,
+                r=options.lora_r,
+                alpha=options.lora_alpha,
+                target_modules=options.lora_target,
+                seed=options.lora_seed,
+                **settings,
+            )
+            self.probe, self.lora = lora, lora.lora_settings()
 
     def compute(self, shard: Shard) -> ShardResult:
         records, skipped = self._encodable(shard.records)
         if not records:  # every example refused: an empty part keeps the shard done
             watch = _watch_columns([], None) if self.options.watch_matrix else None
             return ShardResult(
-                shard.index, _columns([], None), watch, tuple(skipped), None, self.model_commit
+                shard.index,
+                _columns([], None),
+                watch,
+                tuple(skipped),
+                None,
+                self.model_commit,
+                self.lora,
             )
         examples = [pk.Example(r.prompt, r.target) for r in records]
         found = pk.isolated_map(
@@ -69,7 +91,9 @@ class ShardWorker:
         residual = found.residual.relative if found.residual is not None else None
         watch = _watch_columns(records, found) if self.options.watch_matrix else None
         columns = _columns(records, found)
-        return ShardResult(shard.index, columns, watch, tuple(skipped), residual, self.model_commit)
+        return ShardResult(
+            shard.index, columns, watch, tuple(skipped), residual, self.model_commit, self.lora
+        )
 
     def _encodable(self, records: tuple[Record, ...]) -> tuple[list[Record], list[BadLine]]:
         """The records the tokenizer accepts; the others are skipped or fatal."""
