@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import probekit as pk
-from probekit.errors import InputError
+from probekit.errors import InputError, OutOfMemoryError
 from probekit.sweep.dataset import BadLine, Record, WatchSet
 from probekit.sweep.options import SweepOptions, load_model
 from probekit.sweep.shards import Shard
@@ -40,31 +40,14 @@ class ShardWorker:
         self.skip_bad = skip_bad
         model, tokenizer = load_model(options)
         self.model_commit = getattr(model.config, "_commit_hash", None)
-        settings: dict[str, Any] = {
-            "optimizer": options.optimizer,
-            "lr": options.lr,
-            "steps": options.steps,
-            "momentum": options.momentum,
-            "weight_decay": options.weight_decay,
-            "layers": options.layers,
-            "pattern": options.pattern,
-            "watch": [pk.Example(w.prompt, w.target) for w in watch.items],
-            "check_memory": options.check_memory,
-        }
-        self.lora: dict[str, Any] | None = None
-        if options.lora_r is None:
-            self.probe = pk.Probe(model, tokenizer, **settings)
-        else:
-            lora = pk.LoraProbe(
-                model,
-                tokenizer,
-                r=options.lora_r,
-                alpha=options.lora_alpha,
-                target_modules=options.lora_target,
-                seed=options.lora_seed,
-                **settings,
-            )
-            self.probe, self.lora = lora, lora.lora_settings()
+        try:
+            self.probe, self.lora = _build_probe(options, model, tokenizer, watch)
+        except OutOfMemoryError as err:
+            raise OutOfMemoryError(
+                f"{err}. In probekit sweep: --layers, --pattern or --lora-r R step fewer "
+                "parameters, --dtype bf16 loads a smaller dtype, and --no-check-memory sweeps "
+                "anyway"
+            ) from None
 
     def compute(self, shard: Shard) -> ShardResult:
         records, skipped = self._encodable(shard.records)
@@ -110,6 +93,35 @@ class ShardWorker:
             else:
                 good.append(r)
         return good, bad
+
+
+def _build_probe(
+    options: SweepOptions, model: Any, tokenizer: Any, watch: WatchSet
+) -> tuple[pk.Probe, dict[str, Any] | None]:
+    """The probe the options describe, and its adapters' configuration (None: no LoRA)."""
+    settings: dict[str, Any] = {
+        "optimizer": options.optimizer,
+        "lr": options.lr,
+        "steps": options.steps,
+        "momentum": options.momentum,
+        "weight_decay": options.weight_decay,
+        "layers": options.layers,
+        "pattern": options.pattern,
+        "watch": [pk.Example(w.prompt, w.target) for w in watch.items],
+        "check_memory": options.check_memory,
+    }
+    if options.lora_r is None:
+        return pk.Probe(model, tokenizer, **settings), None
+    probe = pk.LoraProbe(
+        model,
+        tokenizer,
+        r=options.lora_r,
+        alpha=options.lora_alpha,
+        target_modules=options.lora_target,
+        seed=options.lora_seed,
+        **settings,
+    )
+    return probe, probe.lora_settings()
 
 
 def _columns(records: list[Record], found: Any) -> dict[str, list[Any]]:

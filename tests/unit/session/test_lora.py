@@ -301,3 +301,67 @@ def test_device_map_auto_with_the_blocks_on_disk(tiny_tokenizer, tmp_path):
         assert r.ok and r.delta_l2 > 0 and {t.layer for t in r.tensors} == {"lm_head"}
         assert probe.fingerprint().differences(inner) == []
     assert pk.fingerprint(model).differences(start) == []
+
+
+def test_a_saved_session_records_the_adapters_configuration(tiny_tokenizer, tmp_path):
+    import json
+
+    from probekit.results import validation
+
+    model = tiny.make_gpt2(tiny_tokenizer)
+    config = peft.LoraConfig(r=4, lora_alpha=12, target_modules=["c_fc", "c_attn"],
+                             lora_dropout=0.05, fan_in_fan_out=True)  # fmt: skip
+    with pk.LoraProbe(model, tiny_tokenizer, config, lr=0.05, watch=WATCH, seed=7) as probe:
+        probe.step(EXAMPLE)
+        path = probe.save(tmp_path / "lora.probekit.json")
+        recorded = probe.lora_settings()
+    assert probe.lora_settings() == recorded  # still readable once closed
+    saved = pk.load_session(path)  # checked against the schema as it is read
+    assert saved.lora == recorded
+    assert {k: saved.lora[k] for k in ("r", "alpha", "target_modules", "dropout", "seed")} == {
+        "r": 4, "alpha": 12.0, "target_modules": ["c_attn", "c_fc"], "dropout": 0.05, "seed": 7
+    }  # fmt: skip
+    assert saved.lora["fan_in_fan_out"] is True and saved.lora["exclude_modules"] is None
+    assert saved.model["name"] == "GPT2LMHeadModel"  # the model passed in, not peft's wrapper
+    document = json.loads(path.read_text(encoding="utf-8"))
+    assert validation.errors(document, "session") == []
+    assert json.loads(json.dumps(saved.lora)) == saved.lora  # plain JSON values only
+
+    plain = pk.Probe(model, tiny_tokenizer, lr=0.05)
+    plain.step(EXAMPLE)
+    assert pk.load_session(plain.save(tmp_path / "plain.probekit.json")).lora is None
+
+    for change, message in [
+        ({"r": 0}, "minimum"),
+        ({"r": "4"}, "integer"),
+        ({"dropout": 1.5}, "maximum"),
+        ({"target_modules": [1]}, "target_modules"),
+        ({"seed": 1.5}, "seed"),
+    ]:
+        broken = json.loads(json.dumps(document))
+        broken["meta"]["settings"]["lora"].update(change)
+        assert validation.errors(broken, "session"), change
+        (tmp_path / "broken.json").write_text(json.dumps(broken), encoding="utf-8")
+        with pytest.raises(pk.ProbekitError, match=message):
+            pk.load_session(tmp_path / "broken.json")
+    del document["meta"]["settings"]["lora"]["alpha"]
+    assert validation.errors(document, "session")
+
+
+def test_a_seed_gives_the_same_adapters_in_any_rng_state_and_puts_the_rng_back(tiny_tokenizer):
+    model = tiny.make_gpt2(tiny_tokenizer)
+    found = []
+    for seed, draws in [(3, 0), (3, 5), (4, 0)]:
+        torch.manual_seed(100)
+        torch.rand(draws)
+        state = torch.get_rng_state()
+        with pk.LoraProbe(model, tiny_tokenizer, r=4, seed=seed) as probe:
+            assert torch.equal(torch.get_rng_state(), state)
+            found.append(probe.adapters())
+            assert probe.lora_settings()["seed"] == seed
+    a = [n for n in found[0] if "lora_A" in n]
+    assert a and all(torch.equal(found[0][n], found[1][n]) for n in found[0])
+    assert not all(torch.equal(found[0][n], found[2][n]) for n in a)
+    with pytest.raises(pk.InputError, match="seed must be an integer"):
+        pk.LoraProbe(model, tiny_tokenizer, r=4, seed="1")  # type: ignore[arg-type]
+    assert not any("lora_" in n for n, _ in model.named_parameters())
