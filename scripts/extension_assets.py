@@ -185,6 +185,21 @@ RESULT_CHANGES: list[tuple[str, Any]] = [
     ("selected_step", -1),
     ("model", {"name": "x"}),
 ]
+# settings.lora as a LoraProbe writes it (LoraProbe.lora_settings)
+_LORA: dict[str, Any] = {
+    "r": 4,
+    "alpha": 8.0,
+    "target_modules": ["c_attn", "c_fc"],
+    "dropout": 0.0,
+    "bias": "none",
+    "fan_in_fan_out": True,
+    "use_rslora": False,
+    "use_dora": False,
+    "exclude_modules": None,
+    "rank_pattern": {"c_fc": 2},
+    "alpha_pattern": {},
+    "seed": 0,
+}
 SESSION_CHANGES: list[tuple[str, Any]] = [
     ("version", 99),
     ("results.0.prompt", _DELETE),
@@ -200,6 +215,17 @@ SESSION_CHANGES: list[tuple[str, Any]] = [
     ("meta.anything", {"deep": [{"x": None}]}),
     ("meta.settings", {"watch": [["a", "b"]]}),
     ("meta.probekit_version", 3),
+    ("meta.settings.lora", _LORA),
+    ("meta.settings.lora", {**_LORA, "target_modules": "all-linear", "seed": None}),
+    ("meta.settings.lora", {**_LORA, "target_modules": None, "extra": [1]}),
+    ("meta.settings.lora", {**_LORA, "r": 0}),
+    ("meta.settings.lora", {**_LORA, "r": 2.5}),
+    ("meta.settings.lora", {**_LORA, "alpha": "16"}),
+    ("meta.settings.lora", {**_LORA, "dropout": 1.5}),
+    ("meta.settings.lora", {**_LORA, "target_modules": [1]}),
+    ("meta.settings.lora", {**_LORA, "rank_pattern": {"c_attn": "8"}}),
+    ("meta.settings.lora", {k: v for k, v in _LORA.items() if k != "alpha"}),
+    ("meta.settings.lora", [4]),
 ]
 
 

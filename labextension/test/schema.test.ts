@@ -56,6 +56,14 @@ describe('refusals name what is wrong', () => {
     expect(() => validate('session', file)).toThrow('results[0].example.topk_before[0]: 3 items');
   });
 
+  it('the LoRA settings of a session file are checked', () => {
+    const file = session();
+    file.meta.settings.lora = { r: 4, alpha: 8, target_modules: ['c_attn'], dropout: 0, seed: null };
+    expect(() => validate('session', file)).not.toThrow();
+    file.meta.settings.lora.r = 0;
+    expect(() => validate('session', file)).toThrow('meta.settings.lora.r: 0 is below 1');
+  });
+
   it('not an object', () => {
     expect(() => validate('session', [1, 2])).toThrow('not a JSON object');
   });

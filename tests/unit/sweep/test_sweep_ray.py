@@ -47,3 +47,22 @@ def test_ray_equals_single_process_and_resumes(local_ray, tmp_path):
     resumed = run_sweep(data, tmp_path / "ray", options, engine="ray", workers=2, **common)
     assert resumed.computed == 2
     assert resumed.results.read_bytes() == single.results.read_bytes()
+
+
+@pytest.mark.slow
+def test_ray_workers_build_the_same_lora_probe(local_ray, tmp_path):
+    """Every actor attaches the same seeded adapters: the files equal the single-process ones."""
+    pytest.importorskip("peft")
+    facts = corpus.facts()[:6]
+    data = tmp_path / "data.jsonl"
+    data.write_text(
+        "".join(json.dumps({"prompt": f.prompt, "target": f.target}) + "\n" for f in facts)
+    )
+    options = SweepOptions(
+        lr=0.05, shard_size=2, device="cpu", lora_r=4, lora_target=("c_attn",), lora_seed=3
+    )
+    common = {"progress": False, "report": lambda m: None}
+    single = run_sweep(data, tmp_path / "single", options, **common)
+    spread = run_sweep(data, tmp_path / "ray", options, engine="ray", workers=2, **common)
+    assert spread.computed == 3 and spread.metadata["lora"]["seed"] == 3
+    assert spread.results.read_bytes() == single.results.read_bytes()
