@@ -39,14 +39,15 @@ def probe_meta(probe: Probe) -> dict[str, Any]:
         "top_k": probe.top_k,
         "watch": [e.prompt if e.target is None else [e.prompt, e.target] for e in probe.watch],
     }
-    model = probe.model
+    model = describe_model(probe.model)
     if isinstance(probe, LoraProbe):
         settings["lora"] = probe.lora_settings()
-        model = probe.base_model  # named as loaded, not as peft's wrapper
+        model = describe_model(probe.base_model)  # named as loaded, not as peft's wrapper
+        model["n_params"] -= _adapter_numbers(probe.base_model)  # its own size
     return {
         "probekit_version": __version__,
         "created": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "model": describe_model(model),
+        "model": model,
         "settings": settings,
     }
 
@@ -74,6 +75,12 @@ def describe_model(model: Any) -> dict[str, Any]:
         "dtype": str(getattr(first, "dtype", "")).removeprefix("torch."),
         "n_params": sum(int(p.numel()) for p in {id(p): p for p in params}.values()),
     }
+
+
+def _adapter_numbers(model: Any) -> int:
+    """How many numbers the LoRA tensors attached inside ``model`` hold (0 once removed)."""
+    seen = {id(p): p for n, p in model.named_parameters() if "lora_" in n}
+    return sum(int(p.numel()) for p in seen.values())
 
 
 def _source(where: str) -> tuple[str, str]:

@@ -309,6 +309,7 @@ def test_a_saved_session_records_the_adapters_configuration(tiny_tokenizer, tmp_
     from probekit.results import validation
 
     model = tiny.make_gpt2(tiny_tokenizer)
+    size = sum(p.numel() for p in model.parameters())
     config = peft.LoraConfig(r=4, lora_alpha=12, target_modules=["c_fc", "c_attn"],
                              lora_dropout=0.05, fan_in_fan_out=True)  # fmt: skip
     with pk.LoraProbe(model, tiny_tokenizer, config, lr=0.05, watch=WATCH, seed=7) as probe:
@@ -323,6 +324,7 @@ def test_a_saved_session_records_the_adapters_configuration(tiny_tokenizer, tmp_
     }  # fmt: skip
     assert saved.lora["fan_in_fan_out"] is True and saved.lora["exclude_modules"] is None
     assert saved.model["name"] == "GPT2LMHeadModel"  # the model passed in, not peft's wrapper
+    assert saved.model["n_params"] == size  # its own numbers, without the adapters'
     document = json.loads(path.read_text(encoding="utf-8"))
     assert validation.errors(document, "session") == []
     assert json.loads(json.dumps(saved.lora)) == saved.lora  # plain JSON values only
