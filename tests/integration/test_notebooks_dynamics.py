@@ -7,58 +7,19 @@ model or a changed method that breaks a sentence fails here, not in front of a c
 
 from __future__ import annotations
 
-import os
 import re
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOKS = ROOT / "notebooks"
+from tests.integration.notebook_run import number as _number
+from tests.integration.notebook_run import run as _run
+
 AGREE = "02_compatible_vs_contradictory.ipynb"
 CURRICULUM = "03_curriculum.ipynb"
 
 
-def _run(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, list]:
-    """Execute a notebook in a fresh kernel offline; (its printed text, all outputs)."""
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
-    # the kernel starts in tmp_path: a relative interpreter path would not resolve there
-    monkeypatch.setattr(sys, "executable", os.path.abspath(sys.executable))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
-    client = nbclient.NotebookClient(
-        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
-    )
-    client.execute()
-    outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
-    errors = [o for o in outputs if o.output_type == "error"]
-    assert not errors, errors[0].get("evalue") if errors else ""
-    text = "".join(o.get("text", "") for o in outputs if o.get("name") == "stdout")
-    return text, outputs
-
-
-def _number(pattern: str, text: str) -> float:
-    match = re.search(pattern, text)
-    assert match, f"the notebook no longer prints {pattern!r}"
-    return float(match.group(1).replace(",", ""))
-
-
 def _svg_charts(outputs: list) -> int:
     return sum("image/svg+xml" in o.get("data", {}) for o in outputs)
-
-
-@pytest.mark.parametrize("name", [AGREE, CURRICULUM])
-def test_notebooks_are_stored_without_outputs_and_end_with_try_this(name):
-    nbformat = pytest.importorskip("nbformat")
-    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    assert all(not c.outputs and c.execution_count is None for c in code), "clear the outputs"
-    last = nb.cells[-1]
-    assert last.cell_type == "markdown" and "## Try this" in last.source
-    assert len(re.findall(r"^\d+\. ", last.source, re.MULTILINE)) >= 3
 
 
 @pytest.mark.slow

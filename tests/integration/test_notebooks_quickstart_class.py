@@ -8,63 +8,14 @@ sentence fails here rather than in front of a class.
 from __future__ import annotations
 
 import math
-import os
 import re
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOKS = ROOT / "notebooks"
+from tests.integration.notebook_run import NOTEBOOKS, Executed
+
 QUICKSTART = "01_quickstart.ipynb"
 CLASS_DEMO = "06_class_demo.ipynb"
-FLOAT = r"([+-]?(?:[0-9][0-9,]*\.?[0-9]*(?:e[+-]?[0-9]+)?|nan))"
-
-
-class Executed:
-    """A notebook run in a fresh kernel offline: its printed text per code cell, its outputs."""
-
-    def __init__(self, name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-        nbformat = pytest.importorskip("nbformat")
-        nbclient = pytest.importorskip("nbclient")
-        # the kernel starts in tmp_path: a relative interpreter path would not resolve there
-        monkeypatch.setattr(sys, "executable", os.path.abspath(sys.executable))
-        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-        monkeypatch.setenv("OMP_NUM_THREADS", "1")
-        nb = nbformat.read(NOTEBOOKS / name, as_version=4)
-        client = nbclient.NotebookClient(
-            nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
-        )
-        client.execute()
-        cells = [cell for cell in nb.cells if cell.cell_type == "code"]
-        self.outputs = [o for cell in cells for o in cell.outputs]
-        errors = [o for o in self.outputs if o.output_type == "error"]
-        assert not errors, errors[0].get("evalue") if errors else ""
-        self.cells = [
-            "".join(o.get("text", "") for o in cell.outputs if o.get("name") == "stdout")
-            for cell in cells
-        ]
-        self.text = "".join(self.cells)
-
-    def cell(self, marker: str) -> str:
-        """The printed text of the one code cell whose output contains ``marker``."""
-        found = [text for text in self.cells if marker in text]
-        assert len(found) == 1, f"{len(found)} cells print {marker!r}"
-        return found[0]
-
-    def number(self, pattern: str, text: str | None = None) -> float:
-        match = re.search(pattern.replace("{F}", FLOAT), self.text if text is None else text)
-        assert match, f"the notebook no longer prints {pattern!r}"
-        return float(match.group(1).replace(",", ""))
-
-    def numbers(self, pattern: str, text: str | None = None) -> list[float]:
-        found = re.findall(pattern.replace("{F}", FLOAT), self.text if text is None else text)
-        assert found, f"the notebook no longer prints {pattern!r}"
-        return [float(v.replace(",", "")) for v in found]
-
-    def has(self, mime: str) -> bool:
-        return any(mime in o.get("data", {}) for o in self.outputs)
 
 
 def _rows(text: str, prefix: str) -> dict[str, list[float]]:
@@ -77,17 +28,6 @@ def _rows(text: str, prefix: str) -> dict[str, list[float]]:
         label, values = re.match(r"\s+(.+?)\s{2,}([-0-9.e+ ]+)$", line).groups()
         rows[label] = [float(v) for v in values.split()]
     return rows
-
-
-@pytest.mark.parametrize("name", [QUICKSTART, CLASS_DEMO])
-def test_notebooks_are_stored_without_outputs_and_end_with_try_this(name):
-    nbformat = pytest.importorskip("nbformat")
-    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    assert all(not c.outputs and c.execution_count is None for c in code), "clear the outputs"
-    last = nb.cells[-1]
-    assert last.cell_type == "markdown" and "## Try this" in last.source
-    assert len(re.findall(r"^\d+\. ", last.source, re.MULTILINE)) >= 3
 
 
 def test_the_class_demo_asks_before_every_click():
