@@ -80,7 +80,7 @@ def dataset_map(
         .encode(
             x=x,
             y=y,
-            color=alt.Color(f"{color}:{_kind(frame[color])}", title=_title(color)),
+            color=_color(color, _kind(frame[color])),
             tooltip=tooltip,
         )
     )
@@ -106,6 +106,12 @@ def _notes(align: str, notes: list[tuple[str, float, float]]) -> alt.Chart:
         .mark_text(align=align, baseline="middle", fontStyle="italic", color="#8c8c8c")  # type: ignore[arg-type]
         .encode(x="variability:Q", y="confidence:Q", text="note:N")
     )
+
+
+def _color(field: str, kind: str) -> alt.Color:
+    """Categories in the default palette; shares and counts on viridis (dark = low)."""
+    scale = alt.Undefined if kind == "N" else alt.Scale(scheme="viridis")
+    return alt.Color(f"{field}:{kind}", title=_title(field), scale=scale)
 
 
 def _kind(values: pd.Series) -> str:
