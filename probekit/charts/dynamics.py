@@ -66,8 +66,8 @@ _RACE_TITLES = {
     "straightness": "straightness (displacement / path)",
     "direction_volatility": "direction volatility",
     "magnitude_volatility": "magnitude volatility",
-    "lr": "learning rate",
 }
+_COLUMN_TITLES = {"lr": "learning rate"}
 
 
 def race_summary(
@@ -90,8 +90,13 @@ def race_summary(
     ``log=True`` puts the metric on a log axis (values ≤ 0 are left out).
     """
     data = _wide(frame, metric)
+    if color not in data.columns:
+        raise InputError(
+            f"race_summary: the frame has no column {color!r} to draw a line per; "
+            f"it has {list(data.columns)}"
+        )
     if log:
-        data = data[data[metric] > 0]
+        data = data[data[metric] > 0].copy()
     data[color] = data[color].astype(str)
     across = x in data.columns
     facet = column is not None and column in data.columns
@@ -108,7 +113,8 @@ def race_summary(
         "tooltip": tooltip,
     }
     if facet:
-        encoding["column"] = alt.Column(f"{column}:N", title=_RACE_TITLES.get(str(column), column))
+        heading = _COLUMN_TITLES.get(str(column), column)
+        encoding["column"] = alt.Column(f"{column}:N", title=heading)
     name = metric.replace("_", " ")
     chart = Chart(data, title=f"{name} per {x} and {color}" if across else f"{name} per {color}")
     mark = chart.mark_line(point=True) if across else chart.mark_point(filled=True, size=80)

@@ -126,6 +126,8 @@ def test_race_summary_reads_the_long_frame_and_one_race(probe, examples, races):
     assert one["mark"]["type"] == "point" and one["encoding"]["x"]["field"] == "order"
     with pytest.raises(pk.InputError, match="final_kl"):
         charts.race_summary(races, metric="no_such_metric")
+    with pytest.raises(pk.InputError, match="'curriculum'"):
+        charts.race_summary(races, color="curriculum")
 
 
 def test_both_charts_render_offline(mapped, races):
