@@ -1,8 +1,8 @@
 """Charts of many steps: isolated maps, trajectories and races, from their tidy frames.
 
 Every function takes a frame (``IsolatedMap.to_frame()``, ``Trajectory.to_frame()``,
-``RaceResult.steps_frame()``, possibly concatenated with extra columns) and returns a new
-``alt.Chart``. Labels are data, rendered as text — never markup.
+``RaceResult.steps_frame()``, ``RaceResult.summary()``, possibly concatenated with extra
+columns) and returns a new ``alt.Chart``. Labels are data, rendered as text — never markup.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import altair as alt
 import pandas as pd
 
 from probekit.charts.export import Chart
+from probekit.errors import InputError
 
 
 def update_vs_disturbance(frame: pd.DataFrame, color: str | None = None) -> alt.Chart:
@@ -54,4 +55,81 @@ def stream(frame: pd.DataFrame, metric: str = "path_length", color: str = "order
             color=alt.Color(f"{color}:N"),
             tooltip=[f"{color}:N", "step:Q", "label:N", alt.Tooltip("value:Q", format=".3g")],
         )
+    )
+
+
+_RACE_TITLES = {
+    "final_loss": "mean loss on the examples at the end",
+    "final_kl": "watch-set KL from the start",
+    "path_length": "path length Σ‖Δₜ‖",
+    "displacement": "displacement ‖θ_end − θ_start‖",
+    "straightness": "straightness (displacement / path)",
+    "direction_volatility": "direction volatility",
+    "magnitude_volatility": "magnitude volatility",
+}
+_COLUMN_TITLES = {"lr": "learning rate"}
+
+
+def race_summary(
+    frame: pd.DataFrame,
+    metric: str = "final_loss",
+    x: str = "draw",
+    color: str = "order",
+    column: str | None = "lr",
+    log: bool = False,
+    width: int = 220,
+) -> alt.Chart:
+    """What each order of a race left behind: ``metric`` per ``x`` value, one line per order.
+
+    ``frame`` is ``RaceResult.summary()`` (one row per order) or its long form
+    ``to_frame()``, usually several races concatenated with the columns that tell them
+    apart, e.g. ``result.summary().assign(lr=lr, draw=seed)``: then ``x="draw"`` puts the
+    draws across, and ``column="lr"`` gives each learning rate its own panel (a ``column``
+    the frame does not have is ignored). Lines that cross say that no order wins in
+    every draw. A frame without the ``x`` column is one race: one point per order.
+    ``log=True`` puts the metric on a log axis (values ≤ 0 are left out).
+    """
+    data = _wide(frame, metric)
+    if color not in data.columns:
+        raise InputError(
+            f"race_summary: the frame has no column {color!r} to draw a line per; "
+            f"it has {list(data.columns)}"
+        )
+    if log:
+        data = data[data[metric] > 0].copy()
+    data[color] = data[color].astype(str)
+    across = x in data.columns
+    facet = column is not None and column in data.columns
+    tooltip: list[str | alt.Tooltip] = [f"{column}:N"] if facet else []
+    tooltip += [f"{color}:N", *([f"{x}:O"] if across else [])]
+    tooltip.append(alt.Tooltip(f"{metric}:Q", format=".3g"))
+    scale = alt.Scale(type="log") if log else alt.Undefined
+    encoding: dict[str, object] = {
+        "x": alt.X(f"{x}:O", title=x, axis=alt.Axis(labelAngle=0))
+        if across
+        else alt.X(f"{color}:N", title=None),
+        "y": alt.Y(f"{metric}:Q", title=_RACE_TITLES.get(metric, metric), scale=scale),
+        "color": alt.Color(f"{color}:N", title=color),
+        "tooltip": tooltip,
+    }
+    if facet:
+        heading = _COLUMN_TITLES.get(str(column), column)
+        encoding["column"] = alt.Column(f"{column}:N", title=heading)
+    name = metric.replace("_", " ")
+    chart = Chart(data, title=f"{name} per {x} and {color}" if across else f"{name} per {color}")
+    mark = chart.mark_line(point=True) if across else chart.mark_point(filled=True, size=80)
+    return mark.encode(**encoding).properties(width=width)
+
+
+def _wide(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The summary's column ``metric``, from the wide summary or the long ``to_frame()``."""
+    if metric in frame.columns:
+        return frame.copy()
+    if {"metric", "value"} <= set(frame.columns) and (frame["metric"] == metric).any():
+        rows = frame[frame["metric"] == metric]
+        return rows.drop(columns="metric").rename(columns={"value": metric})
+    known = sorted(set(frame.get("metric", ())) | (set(frame.columns) & set(_RACE_TITLES)))
+    raise InputError(
+        f"race_summary: the frame has no metric {metric!r}; pass RaceResult.summary() or "
+        f"to_frame() and one of {known}"
     )

@@ -4,8 +4,8 @@ Altair writes a chart's spec, data included, into a ``<script>`` block as plain 
 where a label such as ``</script><script>…`` ends the block and runs as code. Here
 the JSON is written with ``<``, ``>`` and ``&`` as ``\\u`` escapes: the same values
 once parsed, with nothing an HTML parser can act on. Every chart probekit builds is a
-:class:`Chart`, whose ``to_html`` and ``save`` do this; :func:`to_html` does it for
-any Altair chart (layered and concatenated ones too).
+:class:`Chart`, :class:`LayerChart` or :class:`FacetChart`, whose ``to_html`` and ``save``
+do this; :func:`to_html` does it for any Altair chart (concatenated ones too).
 """
 
 from __future__ import annotations
@@ -45,14 +45,26 @@ def _safe(options: dict[str, Any]) -> dict[str, Any]:
     return {**options, "json_kwds": {**(options.get("json_kwds") or {}), "cls": ScriptSafeJSON}}
 
 
-class Chart(alt.Chart):
-    """An ``alt.Chart`` whose HTML export (``to_html``, ``save("….html")``) is script-safe."""
+class _ScriptSafeHTML:
+    """``to_html`` and ``save("….html")`` with the script-safe JSON (mixed into the charts)."""
 
     def to_html(self, *args: Any, **kwargs: Any) -> str:
-        return super().to_html(*args, **_safe(kwargs))
+        return super().to_html(*args, **_safe(kwargs))  # type: ignore[misc]
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        super().save(*args, **_safe(kwargs))
+        super().save(*args, **_safe(kwargs))  # type: ignore[misc]
+
+
+class Chart(_ScriptSafeHTML, alt.Chart):
+    """An ``alt.Chart`` whose HTML export (``to_html``, ``save("….html")``) is script-safe."""
+
+
+class LayerChart(_ScriptSafeHTML, alt.LayerChart):
+    """An ``alt.LayerChart`` (marks drawn over each other) with the script-safe HTML export."""
+
+
+class FacetChart(_ScriptSafeHTML, alt.FacetChart):
+    """An ``alt.FacetChart`` (one panel per value of a field) with the script-safe HTML export."""
 
 
 def to_html(chart: alt.TopLevelMixin, **options: Any) -> str:
