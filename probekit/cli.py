@@ -35,7 +35,7 @@ def _demo(out: Path) -> int:
     report = showcase.run(out)
     print(f"\nreport written in {time.perf_counter() - start:.1f} s:")
     print(f"  {report.index.resolve()}   (open it in a browser)")
-    print(f"  {(report.directory / 'session.json').resolve()}")
+    print(f"  {(report.directory / 'session.probekit.json').resolve()}")
     print("explore it yourself in JupyterLab:")
     print(f"  {_jupyter()} lab notebooks/01_quickstart.ipynb{_root_flag()}")
     return 0 if report.restored else 1

@@ -42,7 +42,7 @@ class DemoReport:
 
 
 def run(out: Path, log: Callable[[str], None] = print) -> DemoReport:
-    """Run the scripted session and write ``index.html``, PNGs, ``session.json`` into ``out``."""
+    """Run the scripted session; write the report, PNGs and ``session.probekit.json`` to ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     model, tok = load_demo(device="cpu")
     held = [f for fam in corpus.HELD_OUT_FAMILIES for f in corpus.held_out(fam)]
@@ -58,7 +58,9 @@ def run(out: Path, log: Callable[[str], None] = print) -> DemoReport:
     log(f"after reset the model is bit-identical to the start: {'yes' if restored else 'NO'}")
     summary = _summary(isolated)
     results = [r for _, r in isolated] + committed
-    session = session_file.save(out / "session.json", results, {"model": "probekit demo", "lr": LR})
+    session = session_file.save(
+        out / "session.probekit.json", results, {"model": "probekit demo", "lr": LR}
+    )
     os.chmod(session, 0o644)  # an ordinary file: readable by whoever may read the report
     summary.to_csv(out / "summary.csv", index=False)
     index = _write_report(out, summary, isolated, committed, accuracy, restored)
@@ -232,7 +234,8 @@ def _write_report(
         "<h2>Files</h2>",
         "<ul>",
         "<li><a href='summary.csv'>summary.csv</a>: the table of every probe above</li>",
-        "<li><a href='session.json'>session.json</a>: every result, as strict JSON</li>",
+        "<li><a href='session.probekit.json'>session.probekit.json</a>: every result, as strict"
+        " JSON (double-click it in JupyterLab to see the charts)</li>",
         *(
             f"<li><a href='{n}.png'>{n}.png</a>: {html.escape(t)}</li>"
             for n, (t, _) in CHARTS.items()

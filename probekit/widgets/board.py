@@ -75,7 +75,7 @@ class ProbeBoard:
         self.settings = Settings(probe)
         self.watch_editor = WatchEditor(probe)
         self.feed_controls = FeedControls()
-        self.save_path = widgets.Text(value="probekit-session.json", description="save to")
+        self.save_path = widgets.Text(value="session.probekit.json", description="save to")
         self.save = widgets.Button(description="Save session", icon="save")
         self.save_charts = widgets.Button(description="Save charts (PNG+SVG)")
         self.panels = BoardCharts(lambda: self.probe.history, window)
