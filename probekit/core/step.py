@@ -47,6 +47,9 @@ class StepRequest:
     linearize: bool = False
     grad_observer: GradObserver | None = None
     token_grad: bool = False
+    # Σ θ² per stepped tensor at the current weights, from an earlier plain-SGD step on
+    # them (the caller vouches they are unchanged); None: measure it
+    theta_sq: tuple[float, ...] | None = None
 
 
 @dataclass
@@ -70,7 +73,7 @@ class StepOutcome:
 
 def take_step(
     model: Any,
-    tokenizer: Any,
+    tokenizer: Any | readout.TokenTexts,
     entries: Sequence[ParamEntry],
     updater: Updater,
     watched: Watched,
@@ -80,7 +83,10 @@ def take_step(
     """Step on ``request.example`` and measure everything (see docs/metrics.md sections 1–3)."""
     with preserved(model, entries):
         prior_state = updater.save_state() if request.commit else None
-        snapshot = WeightSnapshot(entries, take=False)
+        # an isolated step's copy of θ is dropped at its end: its stacked part can live in
+        # the updater's scratch matrices, written over by every isolated step
+        scratch = None if request.commit else updater.workspace
+        snapshot = WeightSnapshot(entries, take=False, scratch=scratch)
         try:
             if request.commit:
                 outcome = _step_and_measure(
@@ -121,7 +127,7 @@ def _step_and_measure(
     influence_batch = watched.batch if request.influence else None
     done = descend(
         model, entries, updater, ex_batch, snapshot, request.steps, influence_batch,
-        request.grad_observer, request.token_grad,
+        request.grad_observer, request.token_grad, request.theta_sq,
     )  # fmt: skip
     if not done.finite:
         return _failed("nonfinite_loss", done, [])
