@@ -165,6 +165,7 @@ class Probe:
         self._checksum: torch.Tensor | None = None
         self._watch_items: tuple[Example, ...] = ()
         self._texts: readout.TokenTexts | None = None
+        self._batches = batching.Batches()
         self._encodings: dict[tuple[Any, ...], EncodedExample] = {}
         self._encoded_by: Tokenizer | None = None
         # Σ θ² per stepped tensor, kept while the weights are those the baseline check
@@ -314,6 +315,7 @@ class Probe:
                 baseline,
                 dataclasses.replace(request, theta_sq=reuse),
                 self._pad_id(),
+                self._batches,
             )
             result = self._record(encoded, request, outcome)
         self._notify(result)

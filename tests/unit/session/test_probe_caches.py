@@ -144,3 +144,29 @@ def test_a_repeated_example_is_encoded_once_and_notes_warn_every_time(tiny_gpt2,
     tok.add_tokens(["zebra"])  # the tokenizer changed: encoded anew
     probe.step(EXAMPLE)
     assert len(calls) == 4
+
+
+def test_a_repeated_step_reuses_its_batches_with_the_same_results(tiny_gpt2, monkeypatch):
+    from probekit.core import batch as batching
+
+    model, tok = tiny_gpt2
+    probe = _probe(model, tok)
+    made = []
+    real = batching.make_batch
+    monkeypatch.setattr(batching, "make_batch", lambda *a: made.append(1) or real(*a))
+    first = probe.step(EXAMPLE)
+    count = len(made)
+    second = probe.step(EXAMPLE)
+    assert len(made) == count  # nothing made again
+    assert [(r.kl, r.logit_l2) for r in second.watch] == [(r.kl, r.logit_l2) for r in first.watch]
+    other = probe.step(pk.Example("the cat says", " meow"))
+    assert len(made) > count and other.prompt == "the cat says"
+    cache = batching.Batches(limit=2)
+    items = [probe.encode(EXAMPLE), probe.encode(pk.Example("alice lives in", " paris"))]
+    batch = cache.make(items, 0, torch.device("cpu"))
+    assert cache.make(list(items), 0, torch.device("cpu")) is batch
+    assert cache.make(items[::-1], 0, torch.device("cpu")) is not batch
+    expected = real(items, 0, torch.device("cpu"))
+    assert all(
+        torch.equal(getattr(batch, f), getattr(expected, f)) for f in ("input_ids", "targets")
+    )
