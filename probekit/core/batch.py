@@ -71,6 +71,31 @@ def make_batch(items: Sequence[EncodedExample], pad_id: int, device: torch.devic
     )
 
 
+class Batches:
+    """Batches made before, found again by the identity of their items.
+
+    A probe's encodings of a repeated example (and its watch items) are the same
+    objects, so the batch of a repeated step is made once. Holds the items it keys by
+    (so their ids stay theirs) and at most ``limit`` batches.
+    """
+
+    def __init__(self, limit: int = 8) -> None:
+        self.limit = limit
+        self._found: dict[tuple[Any, ...], tuple[tuple[EncodedExample, ...], Batch]] = {}
+
+    def make(self, items: Sequence[EncodedExample], pad_id: int, device: torch.device) -> Batch:
+        """:func:`make_batch`, or the batch made before of these very items."""
+        key = (tuple(id(e) for e in items), pad_id, device)
+        hit = self._found.get(key)
+        if hit is not None and all(a is b for a, b in zip(hit[0], items, strict=True)):
+            return hit[1]
+        batch = make_batch(items, pad_id, device)
+        if len(self._found) >= self.limit:
+            self._found.clear()
+        self._found[key] = (tuple(items), batch)
+        return batch
+
+
 def forward(model: CausalLM, batch: Batch) -> Outputs:
     """Run the model on ``batch``; logits in float32 at read positions, hidden states at tokens.
 

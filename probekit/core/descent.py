@@ -51,11 +51,13 @@ def descend(
     influence_batch: Batch | None,
     grad_observer: GradObserver | None = None,
     token_grad: bool = False,
+    theta_sq: Sequence[float] | None = None,
 ) -> Descent:
     """Run ``steps`` rounds; stops before any update when the loss is not finite.
 
     ``token_grad`` also reads ‖∂L/∂eᵢ‖ per input token from the first round's backward
-    (eᵢ the input embedding output), at no extra pass.
+    (eᵢ the input embedding output), at no extra pass. ``theta_sq``: Σ θ² per tensor of
+    these same weights from an earlier step, which the fused SGD statistics then reuse.
     """
     params = [e.param for e in entries]
     fused = updater.plain_sgd and steps == 1
@@ -89,7 +91,7 @@ def descend(
         if fused:
             grads = [p.grad for p in params]
             result.stats = param_delta.sgd_step(
-                params, grads, updater.spec.lr, snapshot.saved, updater.workspace
+                params, grads, updater.spec.lr, snapshot.saved, updater.workspace, theta_sq
             )
         else:
             decay = [a + b for a, b in zip(decay, updater.apply(), strict=True)]

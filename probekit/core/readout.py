@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 import torch
@@ -89,13 +89,46 @@ def _joined(outputs: Sequence[Outputs]) -> Outputs:
     return Outputs(logits, hidden)
 
 
-def with_token_text(watch: Sequence[WatchRow], tokenizer: Tokenizer) -> list[WatchRow]:
+class TokenTexts:
+    """The text of single tokens, decoded once each (``decode`` costs a call per id).
+
+    Keeps at most ``limit`` ids; starts over when the tokenizer's length changes (tokens
+    added to it).
+    """
+
+    def __init__(self, tokenizer: Tokenizer, limit: int = 4096) -> None:
+        self.tokenizer = tokenizer
+        self.limit = limit
+        self._texts: dict[int, str] = {}
+        self._size = token_count(tokenizer)
+
+    def of(self, ids: Iterable[int]) -> dict[int, str]:
+        """``{id: text}`` for ``ids``."""
+        size = token_count(self.tokenizer)
+        if size != self._size or len(self._texts) > self.limit:
+            self._texts, self._size = {}, size
+        texts = self._texts
+        for i in ids:
+            if i not in texts:
+                texts[i] = str(self.tokenizer.decode([int(i)]))
+        return texts
+
+
+def token_count(tokenizer: Tokenizer) -> int | None:
+    """``len(tokenizer)`` (added tokens included), or None for one without a length."""
+    try:
+        return len(tokenizer)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+
+
+def with_token_text(watch: Sequence[WatchRow], tokenizer: Tokenizer | TokenTexts) -> list[WatchRow]:
     """Replace token ids in the top-k lists by their text (decoded, shown literally)."""
-    ids = {i for r in watch for pairs in (r.topk_before, r.topk_after) for i, _ in pairs}
-    texts = {i: tokenizer.decode([int(i)]) for i in ids}  # each distinct token once
+    ids = {int(i) for r in watch for pairs in (r.topk_before, r.topk_after) for i, _ in pairs}
+    texts = (tokenizer if isinstance(tokenizer, TokenTexts) else TokenTexts(tokenizer)).of(ids)
 
     def text(pairs: tuple[tuple[str, float], ...]) -> tuple[tuple[str, float], ...]:
-        return tuple((texts[i], p) for i, p in pairs)
+        return tuple((texts[int(i)], p) for i, p in pairs)
 
     return [
         replace(r, topk_before=text(r.topk_before), topk_after=text(r.topk_after)) for r in watch

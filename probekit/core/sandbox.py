@@ -120,20 +120,25 @@ CHECKSUM_STRIDE = 257
 CHECKSUM_FULL_BELOW = 65_536
 
 
-def weights_checksum(model: CausalLM) -> torch.Tensor:
+def weights_checksum(
+    model: CausalLM, params: Sequence[torch.nn.Parameter] | None = None
+) -> torch.Tensor:
     """Per-parameter sum and norm of (a sample of) the weights, for edits no counter sees.
 
     Edits through ``.data`` bump no version counter. Small tensors are summed whole;
     large ones on every ``CHECKSUM_STRIDE``-th element, which sees any edit of a whole
     tensor, a row or a column (a single element of a large tensor edited through
     ``.data`` can go unseen; in-place edits under ``torch.no_grad()`` are always seen).
-    Compared bit for bit, so NaN never matches.
+    Compared bit for bit, so NaN never matches. ``params``: the model's parameters as
+    :func:`parameters` lists them, if the caller already has them.
     """
+    if params is None:
+        params = parameters(submodules(model))
     views = [
         p.detach().reshape(-1)
         if p.numel() < CHECKSUM_FULL_BELOW
         else p.detach().reshape(-1)[::CHECKSUM_STRIDE]
-        for p in parameters(submodules(model))
+        for p in params
         if not p.is_meta  # offloaded weights hold no data here
     ]
     if not views:
@@ -144,7 +149,7 @@ def weights_checksum(model: CausalLM) -> torch.Tensor:
     parts = []
     with torch.no_grad():
         for group in by_device.values():  # foreach kernels take one device at a time
-            norms = torch.stack([n.float() for n in torch._foreach_norm(group)])
+            norms = torch.stack(torch._foreach_norm(group)).float()
             sums = torch.stack([v.sum(dtype=torch.float32) for v in group])
             parts.append(torch.stack([norms, sums]).cpu())
     return torch.cat(parts, dim=1)
@@ -191,9 +196,19 @@ def _drop_new_hooks(model: CausalLM, before: HookState) -> None:
 class WeightSnapshot:
     """A bit-exact copy of some parameter storages, restorable in place."""
 
-    def __init__(self, entries: Sequence[ParamEntry], *, take: bool = True) -> None:
+    def __init__(
+        self,
+        entries: Sequence[ParamEntry],
+        *,
+        take: bool = True,
+        scratch: stacked.Workspace | None = None,
+    ) -> None:
+        """``scratch``: keep the stacked copies in its matrices, reused from call to call —
+        only for a snapshot that is dropped before the next one taken into the same
+        workspace (an isolated step's), never for one that is kept (undo)."""
         self.entries = list(entries)
         self.saved: list[torch.Tensor] = []
+        self._scratch = scratch
         if take:
             self.take()
 
@@ -208,11 +223,20 @@ class WeightSnapshot:
             params = self.params
             with torch.no_grad():
                 saved: list[torch.Tensor | None] = [None] * len(params)
+                targets: list[torch.Tensor] = []
+                sources: list[torch.Tensor] = []
                 for indices in stacked.groups(params):
                     members = [params[i] for i in indices]
-                    copies = stacked.rows(stacked.stack(members), members)
+                    if self._scratch is None:
+                        copies = stacked.rows(stacked.stack(members), members)
+                    else:
+                        copies = self._scratch.rows_for("snapshot", members)
+                        targets += copies
+                        sources += members
                     for i, row in zip(indices, copies, strict=True):
                         saved[i] = row
+                if targets:
+                    torch._foreach_copy_(targets, sources)
                 self.saved = [
                     p.clone() if s is None else s for p, s in zip(params, saved, strict=True)
                 ]

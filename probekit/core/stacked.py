@@ -62,7 +62,8 @@ class Workspace:
     Writing into memory that was written before is several times faster than into a
     fresh allocation (a large one is new pages from the system, each faulted in on first
     touch), so the stacked passes of a step reuse the same matrices every time. Holds
-    at most two matrices per size of stacked tensors (a small share of a model).
+    at most three matrices per size of stacked tensors (a small share of a model): the
+    gradient and delta of the statistics pass, and an isolated step's copy of θ.
     """
 
     def __init__(self) -> None:
@@ -87,6 +88,20 @@ class Workspace:
         found = self._views.get(key)
         if found is None:
             found = self._views[key] = rows(self.matrix(name, like), members)
+        return found
+
+    def rows_for(self, name: str, members: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        """Rows shaped like ``members`` (same size, dtype, device) of one ``(k, n)`` matrix,
+        the same every call (made once)."""
+        first = members[0]
+        key: tuple[Any, ...] = (name, len(members), first.numel(), first.dtype, first.device)
+        key += tuple(m.shape for m in members)
+        found = self._views.get(key)
+        if found is None:
+            shape = (len(members), first.numel())
+            matrix = torch.empty(shape, dtype=first.dtype, device=first.device)
+            self._buffers[(name, torch.Size(shape), first.dtype, first.device)] = matrix
+            found = self._views[key] = rows(matrix, members)
         return found
 
     def nbytes(self) -> int:

@@ -47,6 +47,9 @@ class StepRequest:
     linearize: bool = False
     grad_observer: GradObserver | None = None
     token_grad: bool = False
+    # Σ θ² per stepped tensor at the current weights, from an earlier plain-SGD step on
+    # them (the caller vouches they are unchanged); None: measure it
+    theta_sq: tuple[float, ...] | None = None
 
 
 @dataclass
@@ -70,26 +73,34 @@ class StepOutcome:
 
 def take_step(
     model: Any,
-    tokenizer: Any,
+    tokenizer: Any | readout.TokenTexts,
     entries: Sequence[ParamEntry],
     updater: Updater,
     watched: Watched,
     request: StepRequest,
     pad_id: int,
+    batches: batching.Batches | None = None,
 ) -> StepOutcome:
-    """Step on ``request.example`` and measure everything (see docs/metrics.md sections 1–3)."""
+    """Step on ``request.example`` and measure everything (see docs/metrics.md sections 1–3).
+
+    ``batches``: a cache of batches kept between steps (a repeated example's are reused).
+    """
+    batches = batches if batches is not None else batching.Batches()
     with preserved(model, entries):
         prior_state = updater.save_state() if request.commit else None
-        snapshot = WeightSnapshot(entries, take=False)
+        # an isolated step's copy of θ is dropped at its end: its stacked part can live in
+        # the updater's scratch matrices, written over by every isolated step
+        scratch = None if request.commit else updater.workspace
+        snapshot = WeightSnapshot(entries, take=False, scratch=scratch)
         try:
             if request.commit:
                 outcome = _step_and_measure(
-                    model, entries, updater, watched, request, pad_id, snapshot
+                    model, entries, updater, watched, request, pad_id, snapshot, batches
                 )
             else:
                 with updater.scratch_state():
                     outcome = _step_and_measure(
-                        model, entries, updater, watched, request, pad_id, snapshot
+                        model, entries, updater, watched, request, pad_id, snapshot, batches
                     )
         except BaseException:
             snapshot.restore()
@@ -115,17 +126,20 @@ def _step_and_measure(
     request: StepRequest,
     pad_id: int,
     snapshot: WeightSnapshot,
+    batches: batching.Batches,
 ) -> StepOutcome:
     device = entries[0].param.device
-    ex_batch = batching.make_batch([request.example], pad_id, device)
+    ex_batch = batches.make([request.example], pad_id, device)
     influence_batch = watched.batch if request.influence else None
     done = descend(
         model, entries, updater, ex_batch, snapshot, request.steps, influence_batch,
-        request.grad_observer, request.token_grad,
+        request.grad_observer, request.token_grad, request.theta_sq,
     )  # fmt: skip
     if not done.finite:
         return _failed("nonfinite_loss", done, [])
-    after_watch, after_ex = _forward_after(model, watched, request.example, ex_batch, pad_id)
+    after_watch, after_ex = _forward_after(
+        model, watched, request.example, ex_batch, pad_id, batches
+    )
     lin = (
         _linearise(model, entries, snapshot, watched, after_watch, ex_batch, done.before, after_ex)
         if request.linearize
@@ -173,7 +187,12 @@ MERGE_SLACK_TOKENS = 48
 
 
 def _forward_after(
-    model: Any, watched: Watched, example: EncodedExample, ex_batch: Batch, pad_id: int
+    model: Any,
+    watched: Watched,
+    example: EncodedExample,
+    ex_batch: Batch,
+    pad_id: int,
+    batches: batching.Batches,
 ) -> tuple[Outputs | None, Outputs]:
     """Outputs after the step for the watch set and the example: one batch when that is cheaper."""
     with torch.no_grad():
@@ -183,9 +202,7 @@ def _forward_after(
         separate = sum(widths) + len(example.input_ids)
         merged = (len(widths) + 1) * max(*widths, len(example.input_ids))
         if merged <= separate + MERGE_SLACK_TOKENS:
-            batch = batching.make_batch(
-                [*watched.items, example], pad_id, ex_batch.input_ids.device
-            )
+            batch = batches.make([*watched.items, example], pad_id, ex_batch.input_ids.device)
             return readout.split(batching.forward(model, batch), watched.batch)
         return batching.forward(model, watched.batch), batching.forward(model, ex_batch)
 

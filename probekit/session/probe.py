@@ -20,7 +20,7 @@ from typing import Any, Concatenate, ParamSpec
 import torch
 
 from probekit.core import batch as batching
-from probekit.core import isolated, memory, placement
+from probekit.core import isolated, memory, placement, readout
 from probekit.core.attribution import Method
 from probekit.core.descent import GradObserver
 from probekit.core.evaluation import Evaluation, evaluate
@@ -58,6 +58,7 @@ from probekit.session import settings
 from probekit.session.undo import UNDO_BUDGET_BYTES, Commit, UndoStack, default_depth
 
 WatchItem = Example | str | tuple[str, str]
+ENCODING_CACHE = 256  # encoded examples kept (the cache starts over when full)
 _P = ParamSpec("_P")
 Listener = Callable[[ProbeResult], None]
 
@@ -163,6 +164,13 @@ class Probe:
         self._versions: tuple[Any, ...] = ()
         self._checksum: torch.Tensor | None = None
         self._watch_items: tuple[Example, ...] = ()
+        self._texts: readout.TokenTexts | None = None
+        self._batches = batching.Batches()
+        self._encodings: dict[tuple[Any, ...], EncodedExample] = {}
+        self._encoded_by: Tokenizer | None = None
+        # Σ θ² per stepped tensor, kept while the weights are those the baseline check
+        # vouches for (dropped whenever that cache is)
+        self._theta_sq: tuple[float, ...] | None = None
         self.watch = watch
         self._warn_about_user_hooks()
 
@@ -297,14 +305,17 @@ class Probe:
     def _take(self, encoded: EncodedExample, request: StepRequest) -> ProbeResult:
         with self._exclusive(), memory_released("the step"), grad_enabled():
             self._check_selection()
+            baseline = self._baseline()
+            reuse = self._theta_sq if self._fused(request) else None
             outcome = take_step(
                 self.model,
-                self.tokenizer,
+                self._token_texts(),
                 self.entries,
                 self._updater,
-                self._baseline(),
-                request,
+                baseline,
+                dataclasses.replace(request, theta_sq=reuse),
                 self._pad_id(),
+                self._batches,
             )
             result = self._record(encoded, request, outcome)
         self._notify(result)
@@ -459,8 +470,21 @@ class Probe:
     def _encode(
         self, example: Example, *, require_target: bool, warn: bool = True
     ) -> EncodedExample:
+        """Tokenized and checked; an example encoded before without notes comes from a cache.
+
+        The cache is keyed by everything the encoding depends on (the example, the probe's
+        settings, the tokenizer object and its length: added tokens start it over).
+        Encodings with notes are redone, so their warnings are given every time.
+        """
         vocab = int(self.model.get_input_embeddings().num_embeddings)
-        return encode(
+        key = (example, require_target, self.truncation, self.max_length, vocab,
+               readout.token_count(self.tokenizer))  # fmt: skip
+        if self._encoded_by is not self.tokenizer or len(self._encodings) >= ENCODING_CACHE:
+            self._encodings, self._encoded_by = {}, self.tokenizer
+        found = self._encodings.get(key)
+        if found is not None:
+            return found
+        encoded = encode(
             self.tokenizer,
             example,
             max_length=self.max_length,
@@ -469,10 +493,19 @@ class Probe:
             truncation=self.truncation,
             warn=warn,
         )
+        if not encoded.notes:
+            self._encodings[key] = encoded
+        return encoded
 
     def _token_text(self, encoded: EncodedExample) -> tuple[str, ...]:
         """The input tokens a step's ``token_grad`` scores: prompt + target[:-1]."""
         return tuple(str(self.tokenizer.decode([i])) for i in encoded.input_ids[:-1])
+
+    def _token_texts(self) -> readout.TokenTexts:
+        """The probe's cache of decoded tokens (for top-k lists), for its current tokenizer."""
+        if self._texts is None or self._texts.tokenizer is not self.tokenizer:
+            self._texts = readout.TokenTexts(self.tokenizer)
+        return self._texts
 
     def _pad_id(self) -> int:
         for token_id in (self.tokenizer.pad_token_id, self.tokenizer.eos_token_id, 0):
@@ -483,17 +516,24 @@ class Probe:
     def _baseline(self) -> Watched:
         """The watch set's outputs at the current weights, cached while they are unchanged."""
         assert self._watched is not None
-        if not self._watched.items:
+        if not self._watched.items:  # nothing vouches for the weights: measure Σ θ² anew
+            self._theta_sq = None
             return self._watched
-        current = self._param_versions()
-        if self._watched.before is not None and current == self._versions and self._unedited():
+        params = parameters(submodules(self.model))
+        current = _versions(params)
+        if (
+            self._watched.before is not None
+            and current == self._versions
+            and self._unedited(params)
+        ):
             return self._watched
+        self._theta_sq = None
         device = self.entries[0].param.device
         batch = batching.make_batch(self._watched.items, self._pad_id(), device)
         with preserved(self.model, self.entries), torch.no_grad():
             before = batching.detach(batching.forward(self.model, batch))
         self._watched = Watched(self._watched.items, self._watched.labels, batch, before)
-        self._versions, self._checksum = current, weights_checksum(self.model)
+        self._versions, self._checksum = current, weights_checksum(self.model, params)
         return self._watched
 
     def _record(
@@ -528,6 +568,8 @@ class Probe:
             self._adopt_baseline(outcome)
         else:  # our own revert bumped the counters; the bits (and checksum) are unchanged
             self._versions = self._param_versions() if self._versions else ()
+            if self._versions and self._fused(request) and outcome.tensors:
+                self._theta_sq = tuple(t.theta_sq for t in outcome.tensors)
         if request.commit and not committed:
             warnings.warn(f"step not committed: {'; '.join(outcome.notes)}", stacklevel=3)
         return result
@@ -543,21 +585,28 @@ class Probe:
             self._invalidate()
             return
         self._watched = Watched(watched.items, watched.labels, watched.batch, outcome.after_watch)
-        self._versions, self._checksum = self._param_versions(), weights_checksum(self.model)
+        self._theta_sq = None  # those of the weights before the step
+        params = parameters(submodules(self.model))
+        self._versions, self._checksum = _versions(params), weights_checksum(self.model, params)
+
+    def _fused(self, request: StepRequest) -> bool:
+        """Whether the step's statistics come from the fused plain-SGD pass (Σ θ² reusable)."""
+        return self._updater.plain_sgd and request.steps == 1
 
     def _invalidate(self) -> None:
+        self._theta_sq = None
         if self._watched is not None:
             self._watched = Watched(self._watched.items, self._watched.labels, None, None)
         self._versions, self._checksum = (), None
 
     def _param_versions(self) -> tuple[Any, ...]:
         """Version counters and storage addresses (a ``.data =`` swap changes the address)."""
-        return tuple((p._version, p.data_ptr()) for p in parameters(submodules(self.model)))
+        return _versions(parameters(submodules(self.model)))
 
-    def _unedited(self) -> bool:
+    def _unedited(self, params: Sequence[torch.nn.Parameter]) -> bool:
         """Edits through ``.data`` bump no version counter; the checksum sees them."""
         return self._checksum is not None and bool(
-            torch.equal(self._checksum, weights_checksum(self.model))
+            torch.equal(self._checksum, weights_checksum(self.model, params))
         )
 
     def _check_selection(self) -> None:
@@ -603,6 +652,10 @@ class Probe:
                 "them in place and they may affect the results",
                 stacklevel=3,
             )
+
+
+def _versions(params: Sequence[torch.nn.Parameter]) -> tuple[Any, ...]:
+    return tuple((p._version, p.data_ptr()) for p in params)
 
 
 def _user_hook(hook: object) -> bool:

@@ -180,6 +180,7 @@ def sgd_step(
     lr: float,
     saved: Sequence[torch.Tensor] | None = None,
     workspace: stacked.Workspace | None = None,
+    theta_sq: Sequence[float] | None = None,
 ) -> list[TensorStats]:
     """Take a plain SGD step in place and return its statistics, one row per tensor.
 
@@ -187,7 +188,9 @@ def sgd_step(
     stacked by size (:mod:`probekit.core.stacked`), in the scratch matrices of
     ``workspace`` if given (keep one between calls); without it, or for large or
     half-precision tensors, one pass per tensor reads θ and g and writes θ′ — the same
-    memory traffic as the update.
+    memory traffic as the update. ``theta_sq``: Σ θ² per tensor as an earlier call on
+    these same weights returned it (the caller vouches that θ is unchanged), so the
+    stacked pass skips that reduction.
     """
     workspace = workspace if workspace is not None else stacked.Workspace()
     given = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads, strict=True)]
@@ -207,11 +210,17 @@ def sgd_step(
                     stacked.matrix_of([saved[i] for i in indices]),
                     lr,
                     workspace,
+                    known=theta_sq is not None,
                 )
                 for indices in blocks
             ]
             order = [i for indices in blocks for i in indices]
-            rows.update(zip(order, _table(columns), strict=True))
+            found = _table(columns)
+            if theta_sq is not None:
+                found = [
+                    r._replace(theta_sq=theta_sq[i]) for i, r in zip(order, found, strict=True)
+                ]
+            rows.update(zip(order, found, strict=True))
             for i in order:  # NaN has no sign: count the entries of non-finite deltas one by one
                 if not rows[i].finite:
                     d = params[i].double() - saved[i].double()
@@ -243,8 +252,11 @@ def _sgd_stacked(
     theta: torch.Tensor,
     lr: float,
     workspace: stacked.Workspace,
+    known: bool = False,
 ) -> torch.Tensor:
     """θ ← θ − lr·g for ``k`` tensors of one size and dtype; their statistics as a (k, 7) table.
+
+    ``known``: the caller has Σ θ² already; its column is left 0 (not measured).
 
     ``theta`` holds θ as the rows of a ``(k, n)`` matrix; every pass below is one call
     over all ``k`` tensors. θ′ is (−lr)·g + θ in the weights' dtype (the same two
@@ -260,7 +272,8 @@ def _sgd_stacked(
     torch._foreach_copy_(params, workspace.rows("delta", theta, params))
     d.sub_(theta)
     norm = torch.linalg.vector_norm
-    delta_norm, grad_norm, theta_norm = norm(d, dim=1), norm(g, dim=1), norm(theta, dim=1)
+    delta_norm, grad_norm = norm(d, dim=1), norm(g, dim=1)
+    theta_norm = torch.zeros_like(delta_norm) if known else norm(theta, dim=1)
     d.abs_()
     sum_abs, max_abs = d.sum(1), d.amax(1)
     changed = d.ne_(0).sum(1)
