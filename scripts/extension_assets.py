@@ -143,6 +143,21 @@ def _changed(value: dict[str, Any], path: str, new: Any) -> dict[str, Any]:
 
 
 _DELETE = object()
+# settings.lora as a LoraProbe writes it (LoraProbe.lora_settings)
+_LORA: dict[str, Any] = {
+    "r": 4,
+    "alpha": 8.0,
+    "target_modules": ["c_attn", "c_fc"],
+    "dropout": 0.0,
+    "bias": "none",
+    "fan_in_fan_out": True,
+    "use_rslora": False,
+    "use_dora": False,
+    "exclude_modules": None,
+    "rank_pattern": {"c_fc": 2},
+    "alpha_pattern": {},
+    "seed": 0,
+}
 BOARD_CHANGES: list[tuple[str, Any]] = [
     ("version", 2),
     ("format", "probekit.session"),
@@ -167,6 +182,12 @@ BOARD_CHANGES: list[tuple[str, Any]] = [
     ("settings.nested", {"a": 1}),
     ("settings." + "k" * 65, 1),
     ("settings.lr", "0.1"),
+    ("settings.lora", _LORA),
+    ("settings.lora", {**_LORA, "target_modules": "all-linear", "seed": None}),
+    ("settings.lora", {**_LORA, "r": 0}),
+    ("settings.lora", {k: v for k, v in _LORA.items() if k != "alpha"}),
+    ("settings.lora", {**_LORA, "rank_pattern": {"c_attn": "8"}}),
+    ("settings.lora", [4]),
 ]
 RESULT_CHANGES: list[tuple[str, Any]] = [
     ("version", 2),
@@ -185,21 +206,6 @@ RESULT_CHANGES: list[tuple[str, Any]] = [
     ("selected_step", -1),
     ("model", {"name": "x"}),
 ]
-# settings.lora as a LoraProbe writes it (LoraProbe.lora_settings)
-_LORA: dict[str, Any] = {
-    "r": 4,
-    "alpha": 8.0,
-    "target_modules": ["c_attn", "c_fc"],
-    "dropout": 0.0,
-    "bias": "none",
-    "fan_in_fan_out": True,
-    "use_rslora": False,
-    "use_dora": False,
-    "exclude_modules": None,
-    "rank_pattern": {"c_fc": 2},
-    "alpha_pattern": {},
-    "seed": 0,
-}
 SESSION_CHANGES: list[tuple[str, Any]] = [
     ("version", 99),
     ("results.0.prompt", _DELETE),

@@ -5,7 +5,7 @@ import sessionFixture from './fixtures/demo.probekit.json';
 
 import { PANELS, Row } from '../src/renderer/panels';
 import { SessionFile, SessionResult, downsample, layerOrder, sessionPanels } from '../src/renderer/session';
-import { sessionData } from '../src/renderer/data';
+import { boardData, sessionData } from '../src/renderer/data';
 
 const text = (name: string): string => JSON.stringify(name === 'demo.board.json' ? boardFixture : sessionFixture);
 const session = (): SessionFile => JSON.parse(text('demo.probekit.json'));
@@ -102,5 +102,27 @@ describe('the banner', () => {
     const file = session();
     file.meta = { ...file.meta, model };
     expect(sessionData(JSON.stringify(file)).banner[0]).toBe(`probekit session — ${expected}`);
+  });
+
+  const LORA = { r: 4, alpha: 8, target_modules: ['c_attn', '<b>c_proj</b>'], dropout: 0, seed: null };
+
+  it('says when the steps were of LoRA adapters (session file and board snapshot)', () => {
+    expect(sessionData(text('demo.probekit.json')).banner.join(' ')).not.toContain('LoRA');
+    const file = session() as SessionFile & { meta: { settings?: Record<string, unknown> } };
+    file.meta = { ...file.meta, settings: { ...file.meta.settings, lora: LORA } };
+    const line = 'LoRA adapters r=4, alpha=8 on c_attn, <b>c_proj</b> (the model\'s own weights were not stepped)';
+    expect(sessionData(JSON.stringify(file)).banner).toContain(line);
+    const bundle = JSON.parse(text('demo.board.json'));
+    expect(boardData(bundle).banner.join(' ')).not.toContain('LoRA');
+    bundle.settings.lora = LORA;
+    expect(boardData(bundle).banner).toContain(line);
+  });
+
+  it('refuses a snapshot whose LoRA settings break the schema', () => {
+    const bundle = JSON.parse(text('demo.board.json'));
+    bundle.settings.lora = { ...LORA, r: 0 };
+    expect(() => boardData(bundle)).toThrow(/r/);
+    bundle.settings.lora = { r: 4, alpha: 8, dropout: 0 };
+    expect(() => boardData(bundle)).toThrow(/target_modules/);
   });
 });

@@ -1,7 +1,7 @@
 """Chart builders: pure functions from a tidy result frame to an Altair chart (no I/O)."""
 
 from probekit.charts.cartography import dataset_map
-from probekit.charts.dynamics import race_summary, stream, update_vs_disturbance
+from probekit.charts.dynamics import race_summary, stream, update_vs_disturbance, watch_disturbance
 from probekit.charts.probe import delta_by_layer, hidden_drift, topk_bars, watch_shift
 from probekit.charts.tokens import token_heatmap
 
@@ -14,5 +14,6 @@ __all__ = [
     "token_heatmap",
     "topk_bars",
     "update_vs_disturbance",
+    "watch_disturbance",
     "watch_shift",
 ]

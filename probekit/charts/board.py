@@ -214,7 +214,14 @@ def _stream(fields: list[str], title: str, log: bool) -> Any:
         .encode(
             x=alt.X("step:Q", title="step", axis=alt.Axis(format="d")),
             y=alt.Y("value:Q", scale=_scale(log), axis=_axis(), title=title),
-            color=alt.Color("metric:N", title=None, scale=alt.Scale(domain=fields)),
+            color=alt.Color(
+                "metric:N",
+                title=None,
+                scale=alt.Scale(domain=fields),
+                # under the plot: side by side, legends on the right would take more room
+                # than the two plots
+                legend=alt.Legend(orient="bottom", direction="vertical"),
+            ),
             tooltip=["step:Q", "metric:N", alt.Tooltip("value:Q", format=".3g")],
         )
     )

@@ -1,8 +1,9 @@
 """Charts of many steps: isolated maps, trajectories and races, from their tidy frames.
 
-Every function takes a frame (``IsolatedMap.to_frame()``, ``Trajectory.to_frame()``,
-``RaceResult.steps_frame()``, ``RaceResult.summary()``, possibly concatenated with extra
-columns) and returns a new ``alt.Chart``. Labels are data, rendered as text — never markup.
+Every function takes a frame (``IsolatedMap.to_frame()`` or ``watch_frame()``,
+``Trajectory.to_frame()``, ``RaceResult.steps_frame()``, ``RaceResult.summary()``, possibly
+concatenated with extra columns) and returns a new ``alt.Chart``. Labels are data,
+rendered as text — never markup.
 """
 
 from __future__ import annotations
@@ -133,3 +134,41 @@ def _wide(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
         f"race_summary: the frame has no metric {metric!r}; pass RaceResult.summary() or "
         f"to_frame() and one of {known}"
     )
+
+
+def watch_disturbance(
+    frame: pd.DataFrame,
+    y: str | None = "group",
+    color: str | None = None,
+    title: str = "watch-set KL per (example, watch item)",
+) -> alt.Chart:
+    """One tick per (example, watch item): how far the step moved that watch item (log KL).
+
+    ``frame`` is ``IsolatedMap.watch_frame()`` (columns ``example``, ``watch``, ``kl``,
+    ``dlogp``), usually with extra columns that group the examples: ``y`` puts one row of
+    ticks per value of that column (``None``, or a column the frame does not have: one
+    row), ``color`` colours the ticks by another (e.g. whether the watch item is of the
+    example's own family). KL spans orders of magnitude between known facts and
+    contradictions, so its axis is logarithmic; a KL of exactly 0 cannot sit on it and
+    is left out.
+    """
+    missing = [c for c in ("example", "watch", "kl", *([color] if color else [])) if c not in frame]
+    if missing:
+        raise InputError(
+            f"watch_disturbance needs the column(s) {missing}; pass "
+            f"IsolatedMap.watch_frame() (with any column you colour by); the frame has "
+            f"{list(frame.columns)}"
+        )
+    data = frame[frame["kl"] > 0].copy()
+    tooltip: list[str | alt.Tooltip] = ["example:N", "watch:N", alt.Tooltip("kl:Q", format=".2e")]
+    if "dlogp" in data.columns:
+        tooltip.append(alt.Tooltip("dlogp:Q", format=".2e"))
+    encoding: dict[str, object] = {
+        "x": alt.X("kl:Q", scale=alt.Scale(type="log"), title="kl (log scale)"),
+        "tooltip": tooltip,
+    }
+    if y is not None and y in data.columns:
+        encoding["y"] = alt.Y(f"{y}:N", title=None)
+    if color is not None:
+        encoding["color"] = alt.Color(f"{color}:N", title=color.replace("_", " "))
+    return Chart(data, title=title).mark_tick(opacity=0.5).encode(**encoding)

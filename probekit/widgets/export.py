@@ -36,9 +36,13 @@ def chart_files(charts: dict[str, Any], folder: str | os.PathLike[str]) -> int:
 
 
 def settings(probe: Any, steps: int) -> dict[str, Any]:
-    """The settings the board's next steps use, for session files and snapshots."""
+    """The settings the board's next steps use, for session files and snapshots.
+
+    A probe of LoRA adapters (``pk.LoraProbe``) adds ``lora``: the adapters' configuration
+    (``lora_settings()``), as its session files do.
+    """
     spec = probe.spec
-    return {
+    found: dict[str, Any] = {
         "optimizer": spec.name,
         "lr": spec.lr,
         "steps": steps,
@@ -47,6 +51,10 @@ def settings(probe: Any, steps: int) -> dict[str, Any]:
         "n_tensors": len(probe.entries),
         "watch": list(probe.watch_labels),
     }
+    lora = getattr(probe, "lora_settings", None)  # by duck type: no torch/peft import here
+    if callable(lora):
+        found["lora"] = lora()
+    return found
 
 
 def bundle(

@@ -115,6 +115,30 @@ def test_a_session_file_opens_as_a_dashboard(lab: Any, lab_page: Any) -> None:
     lab_page.assert_clean()
 
 
+FITS = """() => [...document.querySelectorAll('.probekit-panel')].map((panel) => {
+    const svg = panel.querySelector('.probekit-chart svg');
+    return [panel.dataset.panel, panel.clientWidth, svg ? svg.getBoundingClientRect().width : 0,
+            panel.scrollWidth];
+})"""
+
+
+def test_every_chart_fits_its_panel_in_a_narrow_main_area(lab: Any, lab_page: Any) -> None:
+    (lab.root / "demo.probekit.json").write_text(
+        json.dumps(fixture("demo.probekit.json")), encoding="utf-8"
+    )
+    lab_page.page.set_viewport_size({"width": 1340, "height": 1000})
+    page = open_file(lab_page, "demo.probekit.json")
+    wait_for_charts(page)
+    page.wait_for_timeout(200)
+    sizes = page.evaluate(FITS)
+    columns = {round(width) for _name, width, _svg, _scroll in sizes}
+    assert max(columns) < 560, f"two panel columns of a ~1000 px main area: {sizes}"
+    for name, width, drawn, scroll in sizes:
+        assert 0 < drawn <= width + 0.5, f"{name}: a chart {drawn} px wide in a {width} px panel"
+        assert scroll <= width, f"{name}: the panel scrolls sideways ({scroll} > {width} px)"
+    lab_page.assert_clean()
+
+
 def test_a_saved_board_snapshot_renders_without_a_kernel(lab: Any, lab_page: Any) -> None:
     bundle = fixture("demo.board.json")
     lab.write_notebook("snapshot.ipynb", ["pk.ProbeBoard(probe).snapshot()"])

@@ -1,12 +1,13 @@
 /**
  * The read-only dashboard: a banner, then one chart per panel in the live board's layout
  * (timeline | layers, logit shift | top-k, drift | trajectory, tokens), each drawn from its
- * fixed template filled with validated rows. The DOM is built with textContent only; a chart
- * that cannot be drawn says so in its own panel.
+ * fixed template filled with validated rows, narrowed to fit its panel (fit.ts). The DOM is
+ * built with textContent only; a chart that cannot be drawn says so in its own panel.
  */
 import { describeError } from '../changes';
 import { EmbedResult, embedOptions, loadVega } from '../vega';
 import { fillTemplate } from './fill';
+import { fitted } from './fit';
 import { PANELS, PanelName, PanelRows, TITLES } from './panels';
 
 export interface DashboardData {
@@ -30,6 +31,12 @@ function element(tag: string, className: string, text?: string): HTMLElement {
 /** The heading of a panel, as the live board titles it. */
 export function panelTitle(name: PanelName, selected: number | null): string {
   return selected === null || name === 'tokens' ? TITLES[name] : `${TITLES[name]} — step ${selected}`;
+}
+
+/** How wide the chart drawn in `chart` is, axes and legends included (0: nothing drawn). */
+function drawnWidth(chart: HTMLElement): number {
+  const svg = chart.querySelector('svg');
+  return svg === null ? 0 : Number(svg.getAttribute('width')) || svg.getBoundingClientRect().width;
 }
 
 export class Dashboard {
@@ -87,11 +94,21 @@ export class Dashboard {
       return;
     }
     const spec = fillTemplate(name, rows, selected);
-    const result = await stack.embed(chart, spec as never, embedOptions(stack.vega));
+    // Drawn off the page first: shown as it is when it fits the panel, else drawn again
+    // narrower (so the page never shows a chart that is then replaced).
+    let drawn = document.createElement('div');
+    let result = await stack.embed(drawn, spec as never, embedOptions(stack.vega));
+    const narrower = fitted(spec, drawnWidth(drawn), (chart.parentElement ?? chart).clientWidth);
+    if (narrower !== null && generation === this.generation) {
+      result.finalize();
+      drawn = document.createElement('div');
+      result = await stack.embed(drawn, narrower as never, embedOptions(stack.vega));
+    }
     if (generation !== this.generation) {
       result.finalize();
       return;
     }
+    chart.appendChild(drawn);
     this.views.push(result);
   }
 

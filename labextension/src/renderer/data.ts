@@ -4,7 +4,7 @@
  */
 import type { DashboardData } from './dashboard';
 import { displayText } from '../changes';
-import { modelText, writtenText } from './describe';
+import { loraText, modelText, writtenText } from './describe';
 import { PANELS, PanelName, PanelRows, emptyPanels } from './panels';
 import { checkSize, parseText, validate } from './schema';
 import { SessionFile, sessionPanels } from './session';
@@ -17,6 +17,7 @@ interface BoardBundle {
   probekit_version: string;
   created: string;
   model: { name: string; revision: string | null; source: string };
+  settings: Record<string, unknown>;
   selected_step: number | null;
   panels: PanelRows;
 }
@@ -27,10 +28,12 @@ export function boardData(value: unknown): DashboardData {
   validate('board', value);
   const bundle = value as BoardBundle;
   const steps = new Set(bundle.panels.timeline.map((row) => row.step)).size;
+  const lora = loraText(bundle.settings);
   return {
     banner: [
       `probekit board snapshot — ${modelText(bundle.model)}`,
-      `${writtenText(bundle.probekit_version, bundle.created)} · ${steps} step${steps === 1 ? '' : 's'} in the timeline`
+      `${writtenText(bundle.probekit_version, bundle.created)} · ${steps} step${steps === 1 ? '' : 's'} in the timeline`,
+      ...(lora === null ? [] : [lora])
     ],
     panels: bundle.panels,
     selected: bundle.selected_step
@@ -48,6 +51,10 @@ export function sessionData(text: string): DashboardData {
     `${writtenText(file.meta?.probekit_version, file.meta?.created)} · ${shown.total} step${shown.total === 1 ? '' : 's'}` +
       (shown.selected === null ? '' : ` · per-step panels show step ${shown.selected}, the newest`)
   ];
+  const lora = loraText(file.meta?.settings);
+  if (lora !== null) {
+    banner.push(lora);
+  }
   if (shown.every > 1) {
     banner.push(
       `long history: ${shown.drawn} of ${shown.total} steps drawn (the newest in full, every ${shown.every}th older step)`

@@ -53,7 +53,7 @@ export interface SessionModel {
   source?: string;
 }
 export interface SessionFile {
-  meta?: { probekit_version?: string; created?: string; model?: string | SessionModel };
+  meta?: { probekit_version?: string; created?: string; model?: string | SessionModel; settings?: unknown };
   results: SessionResult[];
 }
 

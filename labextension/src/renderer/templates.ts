@@ -550,6 +550,10 @@ export const TEMPLATES = {
             "encoding": {
               "color": {
                 "field": "metric",
+                "legend": {
+                  "direction": "vertical",
+                  "orient": "bottom"
+                },
                 "scale": {
                   "domain": [
                     "path_length",
@@ -621,6 +625,10 @@ export const TEMPLATES = {
             "encoding": {
               "color": {
                 "field": "metric",
+                "legend": {
+                  "direction": "vertical",
+                  "orient": "bottom"
+                },
                 "scale": {
                   "domain": [
                     "path_length",
@@ -708,6 +716,10 @@ export const TEMPLATES = {
             "encoding": {
               "color": {
                 "field": "metric",
+                "legend": {
+                  "direction": "vertical",
+                  "orient": "bottom"
+                },
                 "scale": {
                   "domain": [
                     "direction_volatility",
@@ -779,6 +791,10 @@ export const TEMPLATES = {
             "encoding": {
               "color": {
                 "field": "metric",
+                "legend": {
+                  "direction": "vertical",
+                  "orient": "bottom"
+                },
                 "scale": {
                   "domain": [
                     "direction_volatility",
