@@ -104,6 +104,32 @@ class LoraProbe(Probe):
         """
         return copy.deepcopy(self._lora_settings)
 
+    def with_options(self, **options: Any) -> LoraProbe:
+        """A LoraProbe on these same adapters (their weights as they are) with other options.
+
+        ``options`` are :class:`Probe` options (``optimizer``, ``lr``, ``layers`` …). The
+        adapters are handed over, not rebuilt: the new probe owns them and removes them when
+        it is closed, and this probe is closed without removing them. Refused while committed
+        steps are on the adapters (only this probe can undo them). If the options are
+        refused, nothing changes and this probe stays open.
+        """
+        self._check_open()
+        if self.committed:
+            raise StateError(
+                f"{len(self.committed)} committed step(s) are on the adapters and only this "
+                "probe can undo them; undo() or reset() first, then change the options"
+            )
+        new = object.__new__(type(self))
+        new.base_model, new._closed = self.base_model, False
+        new._adapted, new._detach_args = self._adapted, self._detach_args
+        new._lora_settings = copy.deepcopy(self._lora_settings)
+        Probe.__init__(new, self._adapted, self.tokenizer, **options)
+        self._finalizer.detach()  # the adapters now belong to the new probe
+        self._closed = True
+        new._finalizer = weakref.finalize(new, _detach, *new._detach_args)
+        new._finalizer.atexit = False
+        return new
+
     def close(self) -> None:
         """Remove the adapters without merging them; the base model is as it was before.
 
@@ -134,8 +160,8 @@ class LoraProbe(Probe):
     def _check_open(self) -> None:
         if getattr(self, "_closed", False):
             raise StateError(
-                "this LoraProbe is closed: its adapters were removed from the model; build a "
-                "new one to probe adapters again"
+                "this LoraProbe is closed: its adapters were removed from the model or handed "
+                "to the probe with_options() made; build a new one to probe adapters again"
             )
 
 

@@ -54,9 +54,7 @@ def rebuild(probe: Any, *, optimizer: str, lr: float, layers: str, pattern: str)
         chosen_pattern = f"^(?:{names})$"  # exactly the tensors stepped so far
     spec = probe.spec
     same = optimizer == spec.name
-    new = type(probe)(
-        probe.model,
-        probe.tokenizer,
+    options = dict(
         optimizer=optimizer,
         lr=float(lr),
         steps=probe.steps,
@@ -71,6 +69,10 @@ def rebuild(probe: Any, *, optimizer: str, lr: float, layers: str, pattern: str)
         token_grad=probe.token_grad,
         truncation=probe.truncation,
     )
+    if hasattr(probe, "with_options"):  # a LoraProbe hands its adapters over
+        new = probe.with_options(**options)
+    else:
+        new = type(probe)(probe.model, probe.tokenizer, **options)
     new.history.extend(probe.history)
     return new
 

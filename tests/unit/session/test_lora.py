@@ -367,3 +367,28 @@ def test_a_seed_gives_the_same_adapters_in_any_rng_state_and_puts_the_rng_back(t
     with pytest.raises(pk.InputError, match="seed must be an integer"):
         pk.LoraProbe(model, tiny_tokenizer, r=4, seed="1")  # type: ignore[arg-type]
     assert not any("lora_" in n for n, _ in model.named_parameters())
+
+
+def test_with_options_hands_the_same_adapters_to_a_probe_with_other_options(tiny_tokenizer):
+    model = tiny.make_gpt2(tiny_tokenizer)
+    base, original = _base_bits(model), pk.fingerprint(model)
+    old = pk.LoraProbe(model, tiny_tokenizer, r=4, lr=0.1, seed=1, watch=WATCH)
+    adapters = old.adapters()
+    with pytest.raises(pk.InputError):
+        old.with_options(lr="fast")  # refused: nothing changes, the old probe stays open
+    assert old.step(EXAMPLE).ok
+    new = old.with_options(optimizer="adam", lr=0.01, watch=WATCH)
+    assert new.model is old.model and new.base_model is model
+    assert new.lora_settings() == old.lora_settings()
+    assert new.adapters().keys() == adapters.keys()
+    assert all(torch.equal(new.adapters()[n], v) for n, v in adapters.items()), "same weights"
+    with pytest.raises(pk.StateError, match="handed"):
+        old.step(EXAMPLE)
+    old.close()  # a no-op: the adapters belong to the new probe now
+    r = new.step(EXAMPLE, commit=True)
+    assert r.ok and r.optimizer == "adam" and r.delta_l2 > 0
+    with pytest.raises(pk.StateError, match="undo"):
+        new.with_options(lr=0.1)
+    new.reset()
+    new.close()
+    assert _same_bits(base, model) and pk.fingerprint(model).differences(original) == []

@@ -78,3 +78,20 @@ def test_the_boards_session_file_carries_it_too(lora_board, tmp_path):
     saved = pk.load_session(tmp_path / "s.probekit.json")
     assert saved.lora == lora_board.probe.lora_settings()
     assert len(saved.results) == 1
+
+
+def test_applying_new_settings_keeps_the_adapters(lora_board):
+    board = lora_board
+    old = board.probe
+    board.actions.probe.click()
+    assert board.wait(60)
+    board.settings.lr.value = 0.5
+    board.settings.apply.click()
+    assert board.wait(60), "the board did not become idle"
+    new = board.probe
+    assert new is not old and new.spec.lr == 0.5 and len(new.history) == 1
+    assert new.model is old.model and new.lora_settings() == old.lora_settings()
+    board.actions.probe.click()
+    assert board.wait(60)
+    assert new.history[-1].ok and new.history[-1].lr == 0.5
+    new.close()  # the fixture closes the old probe: a no-op now
