@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from probekit.errors import ProbekitError
-from probekit.results import panels, snapshot, validation
+from probekit.results import panels, snapshot
 from probekit.results.attribution import AttributionShift, TokenAttribution
 from probekit.results.labels import example_label
 from probekit.results.probe import ProbeResult
@@ -64,15 +64,7 @@ def result_bundle(result: Result) -> dict[str, Any]:
 
 def validate_result(obj: Any) -> dict[str, Any]:
     """``obj`` (a parsed bundle) if it is a valid result bundle of this version; else raise."""
-    if not isinstance(obj, dict):
-        raise ProbekitError(f"probekit result: expected an object, got {validation.json_type(obj)}")
-    if obj.get("format") != FORMAT:
-        raise ProbekitError(f"not a probekit result (its format is not {FORMAT!r})")
-    if obj.get("version") != VERSION or isinstance(obj.get("version"), bool):
-        raise ProbekitError(
-            f"probekit result version {validation.short(obj.get('version'))}; this probekit "
-            f"reads version {VERSION}"
-        )
+    snapshot.check_header(obj, "probekit result", FORMAT, VERSION)
     return snapshot.checked(obj, "result", "probekit result", _TOO_LARGE)
 
 

@@ -67,16 +67,21 @@ def validate_snapshot(obj: Any) -> dict[str, Any]:
             obj = bounded_json.loads(raw.decode("utf-8"))
         except (bounded_json.BadJSON, UnicodeDecodeError) as exc:
             raise ProbekitError(f"board snapshot: not readable JSON: {exc}") from None
-    if not isinstance(obj, dict):
-        raise ProbekitError(f"board snapshot: expected an object, got {validation.json_type(obj)}")
-    if obj.get("format") != FORMAT:
-        raise ProbekitError(f"not a board snapshot (its format is not {FORMAT!r})")
-    if obj.get("version") != VERSION or isinstance(obj.get("version"), bool):
-        raise ProbekitError(
-            f"board snapshot version {validation.short(obj.get('version'))}; this probekit "
-            f"reads version {VERSION}"
-        )
+    check_header(obj, "board snapshot", FORMAT, VERSION)
     return checked(obj, "board", "board snapshot")
+
+
+def check_header(obj: Any, what: str, format: str, version: int) -> None:
+    """Raise unless ``obj`` is an object of this ``format`` and ``version`` (a ``what``)."""
+    if not isinstance(obj, dict):
+        raise ProbekitError(f"{what}: expected an object, got {validation.json_type(obj)}")
+    if obj.get("format") != format:
+        raise ProbekitError(f"not a {what} (its format is not {format!r})")
+    if obj.get("version") != version or isinstance(obj.get("version"), bool):
+        raise ProbekitError(
+            f"{what} version {validation.short(obj.get('version'))}; this probekit "
+            f"reads version {version}"
+        )
 
 
 def checked(
