@@ -54,7 +54,7 @@ def _naive_loop(probe: pk.Probe, examples: list[pk.Example]) -> dict[str, list[A
     model = probe.model
     params = [e.param for e in probe.entries]
     watch_batch = batching.make_batch(
-        list(probe._watched.items), probe._pad_id(), probe.entries[0].param.device
+        list(probe.watch_outputs().items), probe._pad_id(), probe.entries[0].param.device
     )
     with torch.no_grad():
         base = torch.log_softmax(batching.forward(model, watch_batch).logits.double(), -1)
@@ -97,7 +97,9 @@ def main() -> None:
     model, tok = pk.load_demo()
     examples, watch = workload(args.examples)
     probe = pk.Probe(model, tok, optimizer="sgd", lr=LR, watch=watch)
-    assert all(len(e.target_ids) == 1 for e in probe._watched.items), "one read per watch item"
+    assert all(len(e.target_ids) == 1 for e in probe.watch_outputs().items), (
+        "one read per watch item"
+    )
     start = probe.fingerprint()
 
     runs: dict[str, list[float]] = {"naive": [], "exact": [], "first_order": []}

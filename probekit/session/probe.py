@@ -43,10 +43,7 @@ from probekit.core.sandbox import (
     WeightSnapshot,
     grad_enabled,
     memory_released,
-    parameters,
     preserved,
-    submodules,
-    weights_checksum,
 )
 from probekit.core.step import StepOutcome, StepRequest, Watched, take_step
 from probekit.errors import InputError, StateError
@@ -55,6 +52,7 @@ from probekit.results.labels import unique_labels
 from probekit.results.probe import ProbeResult
 from probekit.results.trajectory import Trajectory
 from probekit.session import settings
+from probekit.session.baseline import Baseline
 from probekit.session.undo import UNDO_BUDGET_BYTES, Commit, UndoStack, default_depth
 
 WatchItem = Example | str | tuple[str, str]
@@ -160,17 +158,12 @@ class Probe:
             else UndoStack(max_undo, None)
         )
         self._listeners: list[Listener] = [on_result] if on_result else []
-        self._watched: Watched | None = None
-        self._versions: tuple[Any, ...] = ()
-        self._checksum: torch.Tensor | None = None
+        self._cache = Baseline(model)  # the watch outputs while the weights are unchanged
         self._watch_items: tuple[Example, ...] = ()
         self._texts: readout.TokenTexts | None = None
         self._batches = batching.Batches()
         self._encodings: dict[tuple[Any, ...], EncodedExample] = {}
         self._encoded_by: Tokenizer | None = None
-        # Σ θ² per stepped tensor, kept while the weights are those the baseline check
-        # vouches for (dropped whenever that cache is)
-        self._theta_sq: tuple[float, ...] | None = None
         self.watch = watch
         self._warn_about_user_hooks()
 
@@ -185,7 +178,7 @@ class Probe:
         encoded = tuple(self._encode(e, require_target=False) for e in examples)
         with self._exclusive("changing the watch set"):
             self._watch_items = examples
-            self._watched = Watched(encoded, _labels(examples), None, None)
+            self._cache.watch(encoded, _labels(examples))
 
     # -- stepping ------------------------------------------------------------------
     def step(
@@ -305,8 +298,8 @@ class Probe:
     def _take(self, encoded: EncodedExample, request: StepRequest) -> ProbeResult:
         with self._exclusive(), memory_released("the step"), grad_enabled():
             self._check_selection()
-            baseline = self._baseline()
-            reuse = self._theta_sq if self._fused(request) else None
+            baseline = self._cache.current(self.entries, self._pad_id())
+            reuse = self._cache.theta_sq if self._fused(request) else None
             outcome = take_step(
                 self.model,
                 self._token_texts(),
@@ -327,7 +320,7 @@ class Probe:
             last = self._undo.pop()
             last.snapshot.restore()
             self._updater.load_state(last.optimizer_state)
-            self._invalidate()
+            self._cache.invalidate()
             return last.result
 
     def reset(self) -> None:
@@ -339,7 +332,7 @@ class Probe:
                 self._updater.load_state(origin.optimizer_state)
             self._undo.clear()
             self.history.clear()
-            self._invalidate()
+            self._cache.invalidate()
 
     @contextmanager
     def checkpoint(self) -> Iterator[None]:
@@ -365,7 +358,7 @@ class Probe:
                             self._updater.load_state(optimizer_state)
                             self._undo.rewind(undo)
                             del self.history[history:]
-                            self._invalidate()
+                            self._cache.invalidate()
                         break
                     except KeyboardInterrupt:
                         interrupted = True
@@ -415,13 +408,13 @@ class Probe:
     def watch_outputs(self) -> Watched:
         """The watch set's outputs at the current weights (cached while they are unchanged)."""
         with self._exclusive():
-            return self._baseline()
+            return self._cache.current(self.entries, self._pad_id())
 
     @property
     def watch_labels(self) -> tuple[str, ...]:
         """The watch items as shown in results and charts, in order."""
-        assert self._watched is not None
-        return self._watched.labels
+        assert self._cache.watched is not None
+        return self._cache.watched.labels
 
     @contextmanager
     def functional(self, chunk_size: int | None = None) -> Iterator[isolated.Setup]:
@@ -430,7 +423,8 @@ class Probe:
         Holds the probe (no step can run meanwhile), puts the model in eval mode with
         gradients off, and restores everything on exit; the live weights are only read.
         """
-        assert self._watched is not None
+        watched = self._cache.watched
+        assert watched is not None
         with self._exclusive("an isolated map"):
             self._check_selection()
             with preserved(self.model, self.entries), torch.no_grad():
@@ -440,7 +434,7 @@ class Probe:
                     spec=self.spec,
                     state=self._updater.save_state(),
                     steps=self.steps,
-                    watch=self._watched.items,
+                    watch=watched.items,
                     pad_id=self._pad_id(),
                     chunk_size=chunk_size,
                 )
@@ -513,29 +507,6 @@ class Probe:
                 return int(token_id)
         return 0
 
-    def _baseline(self) -> Watched:
-        """The watch set's outputs at the current weights, cached while they are unchanged."""
-        assert self._watched is not None
-        if not self._watched.items:  # nothing vouches for the weights: measure Σ θ² anew
-            self._theta_sq = None
-            return self._watched
-        params = parameters(submodules(self.model))
-        current = _versions(params)
-        if (
-            self._watched.before is not None
-            and current == self._versions
-            and self._unedited(params)
-        ):
-            return self._watched
-        self._theta_sq = None
-        device = self.entries[0].param.device
-        batch = batching.make_batch(self._watched.items, self._pad_id(), device)
-        with preserved(self.model, self.entries), torch.no_grad():
-            before = batching.detach(batching.forward(self.model, batch))
-        self._watched = Watched(self._watched.items, self._watched.labels, batch, before)
-        self._versions, self._checksum = current, weights_checksum(self.model, params)
-        return self._watched
-
     def _record(
         self, encoded: EncodedExample, request: StepRequest, outcome: StepOutcome
     ) -> ProbeResult:
@@ -565,11 +536,11 @@ class Probe:
         if committed:
             assert outcome.snapshot is not None and outcome.optimizer_state is not None
             self._undo.push(Commit(outcome.snapshot, outcome.optimizer_state, result))
-            self._adopt_baseline(outcome)
-        else:  # our own revert bumped the counters; the bits (and checksum) are unchanged
-            self._versions = self._param_versions() if self._versions else ()
-            if self._versions and self._fused(request) and outcome.tensors:
-                self._theta_sq = tuple(t.theta_sq for t in outcome.tensors)
+            self._cache.after_commit(outcome)
+        else:
+            fused = self._fused(request) and outcome.tensors
+            theta_sq = tuple(t.theta_sq for t in outcome.tensors) if fused else None
+            self._cache.after_isolated(theta_sq)
         if request.commit and not committed:
             warnings.warn(f"step not committed: {'; '.join(outcome.notes)}", stacklevel=3)
         return result
@@ -578,36 +549,14 @@ class Probe:
         """Memory held by the undo stack: weight snapshots and optimizer states."""
         return self._undo.nbytes()
 
-    def _adopt_baseline(self, outcome: StepOutcome) -> None:
-        """After a commit, the watch outputs measured after the step are the new baseline."""
-        watched = self._watched
-        if watched is None or watched.batch is None or outcome.after_watch is None:
-            self._invalidate()
-            return
-        self._watched = Watched(watched.items, watched.labels, watched.batch, outcome.after_watch)
-        self._theta_sq = None  # those of the weights before the step
-        params = parameters(submodules(self.model))
-        self._versions, self._checksum = _versions(params), weights_checksum(self.model, params)
+    @property
+    def _theta_sq(self) -> tuple[float, ...] | None:
+        """Σ θ² per stepped tensor, kept for the next fused step on these weights."""
+        return self._cache.theta_sq
 
     def _fused(self, request: StepRequest) -> bool:
         """Whether the step's statistics come from the fused plain-SGD pass (Σ θ² reusable)."""
         return self._updater.plain_sgd and request.steps == 1
-
-    def _invalidate(self) -> None:
-        self._theta_sq = None
-        if self._watched is not None:
-            self._watched = Watched(self._watched.items, self._watched.labels, None, None)
-        self._versions, self._checksum = (), None
-
-    def _param_versions(self) -> tuple[Any, ...]:
-        """Version counters and storage addresses (a ``.data =`` swap changes the address)."""
-        return _versions(parameters(submodules(self.model)))
-
-    def _unedited(self, params: Sequence[torch.nn.Parameter]) -> bool:
-        """Edits through ``.data`` bump no version counter; the checksum sees them."""
-        return self._checksum is not None and bool(
-            torch.equal(self._checksum, weights_checksum(self.model, params))
-        )
 
     def _check_selection(self) -> None:
         """Refuse to step parameters the user has frozen since the probe was built."""
@@ -652,10 +601,6 @@ class Probe:
                 "them in place and they may affect the results",
                 stacklevel=3,
             )
-
-
-def _versions(params: Sequence[torch.nn.Parameter]) -> tuple[Any, ...]:
-    return tuple((p._version, p.data_ptr()) for p in params)
 
 
 def _user_hook(hook: object) -> bool:

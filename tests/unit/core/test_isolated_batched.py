@@ -213,7 +213,7 @@ def test_ghost_products_equal_materialised_gradients(model_name, request):
     model, tok = request.getfixturevalue(model_name)
     probe = pk.Probe(model, tok, lr=0.1, watch=WATCH)
     encoded = [probe._encode(e, require_target=True) for e in EXAMPLES]
-    watch = [e for e in probe._watched.items if e.target_ids]
+    watch = [e for e in probe.watch_outputs().items if e.target_ids]
     with probe.functional() as setup:
         ex, wt = stack(encoded, 0, torch.device("cpu")), stack(watch, 0, torch.device("cpu"))
         mine, _ = ghost.factors(model, setup.entries, ex.ids, isolated._mean_nll(ex.targets),
